@@ -1,0 +1,76 @@
+//! The analysis result shared by `oxicam analyze --json` and the HTTP API: one schema, one
+//! serializer. Fields marked optional are absent when the recording was refused.
+
+use serde::{Deserialize, Serialize};
+
+/// The screening disclaimer shipped with every result.
+pub const NOTICE: &str = "Screening estimate from a phone camera, not a medical device. \
+Do not use it for diagnosis or treatment; see a clinician if you feel unwell.";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QualityReason {
+    /// Machine-readable reason, snake_case (e.g. `lens_not_covered`, `low_snr`).
+    pub code: String,
+    /// One human sentence.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Quality {
+    pub reasons: Vec<QualityReason>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowResult {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub heart_rate_bpm: Option<f64>,
+    pub spo2_percent: Option<f64>,
+    pub usable: bool,
+    /// Reason codes that made this window unusable (empty when usable).
+    #[serde(default)]
+    pub reasons: Vec<String>,
+}
+
+/// Facts about the decoded video, filled by `oxicam-video`; absent for CSV traces.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VideoMeta {
+    /// FFmpeg codec name, e.g. `h264`, `hevc`, `vp8`, `vp9`.
+    pub codec: String,
+    /// FFmpeg demuxer name, e.g. `mov,mp4,m4a,3gp,3g2,mj2`, `matroska,webm`.
+    pub container: String,
+    pub width: u32,
+    pub height: u32,
+    /// Display rotation in degrees from the container's display matrix (0, 90, 180, 270).
+    pub rotation_deg: i32,
+    pub frame_count: u64,
+    pub duration_s: f64,
+    pub frame_interval_mean_s: f64,
+    pub frame_interval_min_s: f64,
+    pub frame_interval_max_s: f64,
+    /// Colour matrix and range used for the YUV -> RGB conversion, e.g. `bt709`, `limited`.
+    pub color_matrix: String,
+    pub color_range: String,
+    /// The file ended early; the trace holds the frames decoded before the damage.
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub version: String,
+}
+
+/// The answer for one recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub heart_rate_bpm: Option<f64>,
+    pub spo2_percent: Option<f64>,
+    /// 0-1: how much to trust the numbers (share and quality of usable windows).
+    pub confidence: f64,
+    pub usable: bool,
+    pub quality: Quality,
+    pub windows: Vec<WindowResult>,
+    pub model: ModelInfo,
+    pub video: Option<VideoMeta>,
+    pub notice: String,
+}
