@@ -41,7 +41,8 @@ install_test_deps() { apt_install "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; 
 # python_venv DIR REQUIREMENTS_FILE: a throwaway venv with pinned tools, created once.
 python_venv() {
   local dir="$1" req="$2"
-  local stamp="$dir/.req-$(sha256sum "$req" | cut -c1-16)"
+  local stamp
+  stamp="$dir/.req-$(sha256sum "$req" | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
     log "creating python venv $dir from $req"
     python3 -m venv "$dir"

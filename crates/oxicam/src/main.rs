@@ -1,19 +1,53 @@
 //! The `oxicam` command line: analyze, serve, eval, train, synth and smoke.
-//! Each subcommand is a thin layer over the library crates.
+//! Each subcommand lives in its own module under `commands/` and is a thin layer over the crates.
+
+mod commands;
 
 use clap::{Parser, Subcommand};
+use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "oxicam", version, about = "Heart rate and SpO2 from a fingertip video")]
+#[command(
+    name = "oxicam",
+    version,
+    about = "Heart rate and SpO2 screening estimate from a fingertip video (not a medical device)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Analyze a video (or a trace CSV): heart rate, SpO2, quality verdict.
+    Analyze(commands::analyze::Args),
+    /// Run the HTTP service and web page.
+    Serve(commands::serve::Args),
+    /// Score the estimator on a data folder (leave-one-subject-out, or a fixed model).
+    Eval(commands::eval::Args),
+    /// Fit the SpO2 model from a data folder.
+    Train(commands::train::Args),
+    /// Render a real colour trace into an encoded test video with known truth.
+    Synth(commands::synth::Args),
+    /// Smoke-test a running oxicam service.
+    Smoke(commands::smoke::Args),
+}
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    let result = match cli.command {
+        Command::Analyze(args) => commands::analyze::run(args),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Synth(args) => commands::synth::run(args),
+        Command::Smoke(args) => commands::smoke::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("oxicam: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,10 @@
+//! `oxicam analyze`: not written yet.
+
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`oxicam analyze` is not implemented yet")
+}

@@ -1,0 +1,10 @@
+//! `oxicam serve`: not written yet.
+
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`oxicam serve` is not implemented yet")
+}

@@ -1,0 +1,10 @@
+//! `oxicam synth`: not written yet.
+
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`oxicam synth` is not implemented yet")
+}
