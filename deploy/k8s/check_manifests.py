@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""Offline checks of rendered oxicam manifests that kubernetes-validate cannot do.
+
+Validates Argo Rollouts objects against the CRD openAPIV3Schema (types, enums, required
+fields, and unknown fields rejected as `kubectl --validate=strict` would), checks every pod
+template against the "restricted" Pod Security Standard plus our own production rules
+(probes, limits, preStop, grace period), and checks the blue/green wiring we rely on: the
+Services, AnalysisTemplate and args a Rollout names exist and fit together.
+
+usage: check_manifests.py --crds DIR RENDERED.yaml...   (exit 1 and a list of problems)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+ARGO_GROUP = "argoproj.io/"
+
+
+def load_crd_schemas(crd_dir: Path) -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) -> openAPIV3Schema, for every CRD file in the directory."""
+    schemas = {}
+    for path in sorted(crd_dir.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            group = doc["spec"]["group"]
+            kind = doc["spec"]["names"]["kind"]
+            for version in doc["spec"]["versions"]:
+                api_version = f"{group}/{version['name']}"
+                schemas[(api_version, kind)] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+def unknown_fields(value, schema: dict, path: str) -> list[str]:
+    """Fields the API server would prune (or reject with strict validation)."""
+    problems = []
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return problems
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        additional = schema.get("additionalProperties")
+        for key, sub in value.items():
+            if props is not None and key in props:
+                problems += unknown_fields(sub, props[key], f"{path}.{key}")
+            elif isinstance(additional, dict):
+                problems += unknown_fields(sub, additional, f"{path}.{key}")
+            elif props is not None and additional is not True:
+                problems.append(f"{path}.{key}: unknown field")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            problems += unknown_fields(item, schema["items"], f"{path}[{i}]")
+    return problems
+
+
+def check_crd_object(doc: dict, schema: dict) -> list[str]:
+    body = {k: v for k, v in doc.items() if k not in ("apiVersion", "kind", "metadata")}
+    validator = jsonschema.Draft7Validator(schema)
+    problems = [
+        f"{'.'.join(str(p) for p in err.absolute_path) or '<root>'}: {err.message}"
+        for err in validator.iter_errors(body)
+    ]
+    return problems + unknown_fields(body, schema, "")
+
+
+def pod_spec_of(doc: dict) -> dict | None:
+    kind = doc.get("kind")
+    if kind in ("Deployment", "Rollout", "StatefulSet", "DaemonSet", "Job"):
+        return doc["spec"]["template"]["spec"]
+    return None
+
+
+def analysis_job_pod_specs(doc: dict) -> list[dict]:
+    specs = []
+    for metric in doc.get("spec", {}).get("metrics", []):
+        job = metric.get("provider", {}).get("job")
+        if job:
+            specs.append(job["spec"]["template"]["spec"])
+    return specs
+
+
+def check_restricted_pod(spec: dict, where: str, server: bool) -> list[str]:
+    """The restricted Pod Security Standard, and for servers our probe/lifecycle rules."""
+    problems = []
+    pod_sc = spec.get("securityContext", {})
+    if spec.get("automountServiceAccountToken") is not False:
+        problems.append(f"{where}: automountServiceAccountToken must be false")
+    for field in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(field):
+            problems.append(f"{where}: {field} is not allowed")
+    for vol in spec.get("volumes", []):
+        if "hostPath" in vol:
+            problems.append(f"{where}: hostPath volume {vol['name']} is not allowed")
+    for container in spec.get("containers", []) + spec.get("initContainers", []):
+        name = f"{where}/{container['name']}"
+        sc = container.get("securityContext", {})
+
+        def effective(key, sc=sc):
+            return sc.get(key, pod_sc.get(key))
+
+        if effective("runAsNonRoot") is not True:
+            problems.append(f"{name}: runAsNonRoot must be true")
+        if effective("runAsUser") == 0:
+            problems.append(f"{name}: runAsUser 0 is not allowed")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{name}: allowPrivilegeEscalation must be false")
+        if sc.get("privileged"):
+            problems.append(f"{name}: privileged is not allowed")
+        if "ALL" not in sc.get("capabilities", {}).get("drop", []):
+            problems.append(f"{name}: capabilities must drop ALL")
+        if sc.get("capabilities", {}).get("add"):
+            problems.append(f"{name}: no capability may be added")
+        seccomp = (sc.get("seccompProfile") or pod_sc.get("seccompProfile") or {}).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            problems.append(f"{name}: seccompProfile must be RuntimeDefault")
+        if sc.get("readOnlyRootFilesystem") is not True:
+            problems.append(f"{name}: readOnlyRootFilesystem must be true")
+        mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+        if "/tmp" not in mounts:
+            problems.append(f"{name}: needs a writable /tmp volume (read-only root)")
+        resources = container.get("resources", {})
+        for part in ("requests", "limits"):
+            for res in ("cpu", "memory"):
+                if res not in resources.get(part, {}):
+                    problems.append(f"{name}: resources.{part}.{res} missing")
+        if server:
+            if container.get("readinessProbe", {}).get("httpGet", {}).get("path") != "/readyz":
+                problems.append(f"{name}: readinessProbe must GET /readyz")
+            if container.get("livenessProbe", {}).get("httpGet", {}).get("path") != "/healthz":
+                problems.append(f"{name}: livenessProbe must GET /healthz")
+            if "preStop" not in container.get("lifecycle", {}):
+                problems.append(f"{name}: preStop pause missing")
+    if server and spec.get("terminationGracePeriodSeconds", 30) < 130:
+        problems.append(f"{where}: terminationGracePeriodSeconds must cover a 120 s analysis")
+    return problems
+
+
+def check_bluegreen_wiring(docs: list[dict]) -> list[str]:
+    problems = []
+    services = {d["metadata"]["name"] for d in docs if d["kind"] == "Service"}
+    templates = {d["metadata"]["name"]: d for d in docs if d["kind"] == "AnalysisTemplate"}
+    for rollout in (d for d in docs if d["kind"] == "Rollout"):
+        name = rollout["metadata"]["name"]
+        blue_green = rollout["spec"].get("strategy", {}).get("blueGreen")
+        if not blue_green:
+            problems.append(f"Rollout {name}: strategy.blueGreen missing")
+            continue
+        for field in ("activeService", "previewService"):
+            if blue_green.get(field) not in services:
+                problems.append(f"Rollout {name}: {field} {blue_green.get(field)!r} is no Service")
+        if blue_green.get("activeService") == blue_green.get("previewService"):
+            problems.append(f"Rollout {name}: active and preview Service must differ")
+        if blue_green.get("scaleDownDelaySeconds", 30) < 30:
+            problems.append(f"Rollout {name}: scaleDownDelaySeconds too short for rollback")
+        analysis = blue_green.get("prePromotionAnalysis")
+        if not analysis:
+            problems.append(f"Rollout {name}: prePromotionAnalysis (the smoke gate) missing")
+            continue
+        given = {a["name"] for a in analysis.get("args", [])}
+        images = {c["image"] for c in rollout["spec"]["template"]["spec"]["containers"]}
+        for ref in analysis.get("templates", []):
+            template = templates.get(ref.get("templateName"))
+            if template is None:
+                problems.append(f"Rollout {name}: AnalysisTemplate {ref} not in the manifests")
+                continue
+            needed = {a["name"] for a in template["spec"].get("args", []) if "value" not in a}
+            if needed - given:
+                problems.append(f"Rollout {name}: args {sorted(needed - given)} not given")
+            for metric in template["spec"]["metrics"]:
+                job = metric.get("provider", {}).get("job")
+                if not job:
+                    problems.append(f"AnalysisTemplate {ref}: metric {metric['name']} is no Job")
+                    continue
+                if metric.get("failureLimit", 0) != 0:
+                    problems.append(f"AnalysisTemplate {ref}: a failed smoke must fail the gate")
+                for container in job["spec"]["template"]["spec"]["containers"]:
+                    if container["image"] not in images:
+                        problems.append(
+                            f"AnalysisTemplate {ref}: smoke image {container['image']} is not "
+                            f"the Rollout's {sorted(images)}"
+                        )
+                    if "smoke" not in container.get("args", []) + container.get("command", []):
+                        problems.append(f"AnalysisTemplate {ref}: job does not run `oxicam smoke`")
+    return problems
+
+
+def check(paths: list[Path], crd_dir: Path) -> list[str]:
+    schemas = load_crd_schemas(crd_dir)
+    if not schemas:
+        return [f"no CRD schemas found in {crd_dir}"]
+    problems = []
+    for path in paths:
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+        for doc in docs:
+            ident = f"{path.name}: {doc['kind']}/{doc['metadata']['name']}"
+            if doc["apiVersion"].startswith(ARGO_GROUP):
+                schema = schemas.get((doc["apiVersion"], doc["kind"]))
+                if schema is None:
+                    problems.append(f"{ident}: no CRD schema for {doc['apiVersion']}")
+                else:
+                    problems += [f"{ident}: {p}" for p in check_crd_object(doc, schema)]
+            pod = pod_spec_of(doc)
+            if pod is not None:
+                problems += check_restricted_pod(pod, ident, server=True)
+            if doc["kind"] == "AnalysisTemplate":
+                for spec in analysis_job_pod_specs(doc):
+                    problems += check_restricted_pod(spec, f"{ident} job", server=False)
+        problems += [f"{path.name}: {p}" for p in check_bluegreen_wiring(docs)]
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--crds", type=Path, required=True, help="directory of CRD yaml files")
+    parser.add_argument("rendered", type=Path, nargs="+", help="output of kubectl kustomize")
+    args = parser.parse_args()
+    problems = check(args.rendered, args.crds)
+    for problem in problems:
+        print(f"FAIL {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"ok: {', '.join(p.name for p in args.rendered)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
