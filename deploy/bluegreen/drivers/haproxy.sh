@@ -223,3 +223,32 @@ drv_abort() {
 drv_commit() {
   rm -f "$BG_STATE_DIR/$1.previous-image"
 }
+
+# hap_kill COLOR: SIGKILL, no drain: the crash case the health checks must absorb.
+hap_kill() {
+  local pidfile="$CI_STATE/pids/oxicam-bg-$1.pid"
+  if [ -f "$pidfile" ]; then
+    kill -9 "$(cat "$pidfile")"
+  else
+    docker kill "$(hap_container "$1")" >/dev/null
+  fi
+}
+
+# hap_down: stops both colours and HAProxy (what this target started, by pid/name).
+hap_down() {
+  local color pidfile="$CI_STATE/pids/haproxy-bluegreen.pid"
+  for color in "${BG_COLORS[@]}"; do
+    if [ -f "$CI_STATE/pids/oxicam-bg-$color.pid" ]; then
+      kill -9 "$(cat "$CI_STATE/pids/oxicam-bg-$color.pid")" 2>/dev/null || true
+      rm -f "$CI_STATE/pids/oxicam-bg-$color.pid"
+    fi
+    if command -v docker >/dev/null; then
+      docker rm -f "$(hap_container "$color")" >/dev/null 2>&1 || true
+    fi
+  done
+  if [ -f "$pidfile" ]; then
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+  fi
+  rm -rf "$BG_STATE_DIR"
+}
