@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Kubernetes blue/green target for the `plain` overlay (deploy/k8s/overlays/plain): two
+# Deployments oxicam-blue / oxicam-green, each with a direct Service, and the public Service
+# `oxicam` whose selector names the live colour. Switching traffic = patching that selector;
+# kube-proxy keeps established connections to the old pods, which stay up for rollback.
+#
+# Settings (environment): BG_K8S_NAMESPACE (oxicam, as in the overlay), BG_K8S_CONTEXT
+# (kubectl context; default: the current one), BG_K8S_OVERLAY (deploy/k8s/overlays/plain).
+# The smoke test runs in the cluster as a Job with the released image, like the Argo path's
+# AnalysisTemplate, against http://oxicam-<colour>.<ns>.svc.cluster.local:8000.
+# Sourced by deploy/bluegreen/lib.sh; implements the drv_* contract described there.
+
+: "${BG_K8S_NAMESPACE:=oxicam}"
+: "${BG_K8S_CONTEXT:=}"
+: "${BG_K8S_OVERLAY:=$OXICAM_ROOT/deploy/k8s/overlays/plain}"
+# The image the overlay renders; the release image replaces it.
+K8S_PLACEHOLDER_IMAGE="registry.example.invalid/oxicam:latest"
+K8S_HAD_PREVIOUS=""
+
+kc() {
+  if [ -n "$BG_K8S_CONTEXT" ]; then
+    kubectl --context "$BG_K8S_CONTEXT" -n "$BG_K8S_NAMESPACE" "$@"
+  else
+    kubectl -n "$BG_K8S_NAMESPACE" "$@"
+  fi
+}
+
+k8s_svc_url() { echo "http://$1.$BG_K8S_NAMESPACE.svc.cluster.local:8000"; }
+
+# k8s_render IMAGE: the overlay with the release image in every pod template.
+k8s_render() {
+  kubectl kustomize "$BG_K8S_OVERLAY" | sed "s|image: $K8S_PLACEHOLDER_IMAGE\$|image: $1|"
+}
+
+# k8s_smoke_job NAME IMAGE URL COLOR TIMEOUT: `oxicam smoke` in the cluster; 0 if it passed.
+k8s_smoke_job() {
+  local name="$1" image="$2" url="$3" color="$4" timeout="$5" deadline status
+  kc apply -f - >/dev/null <<EOF
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: $name
+  labels: {app.kubernetes.io/name: oxicam-smoke, app.kubernetes.io/part-of: oxicam}
+spec:
+  backoffLimit: 0
+  activeDeadlineSeconds: $timeout
+  ttlSecondsAfterFinished: 600
+  template:
+    metadata:
+      labels: {app.kubernetes.io/name: oxicam-smoke, app.kubernetes.io/part-of: oxicam}
+    spec:
+      restartPolicy: Never
+      automountServiceAccountToken: false
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 10001
+        runAsGroup: 10001
+        seccompProfile: {type: RuntimeDefault}
+      containers:
+        - name: smoke
+          image: $image
+          args: [smoke, --url, "$url", --expect-color, "$color"]
+          env: [{name: TMPDIR, value: /tmp}]
+          resources:
+            requests: {cpu: 200m, memory: 128Mi}
+            limits: {cpu: "1", memory: 512Mi}
+          securityContext:
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities: {drop: [ALL]}
+          volumeMounts: [{name: tmp, mountPath: /tmp}]
+      volumes: [{name: tmp, emptyDir: {sizeLimit: 256Mi}}]
+EOF
+  deadline=$((SECONDS + timeout + 30))
+  status=""
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    status="$(kc get job "$name" -o jsonpath='{.status.succeeded}/{.status.failed}' 2>/dev/null || true)"
+    case "$status" in
+      1/*) break ;;
+      */[1-9]*) break ;;
+    esac
+    sleep 2
+  done
+  kc logs "job/$name" --tail=50 2>/dev/null >&2 || true
+  kc delete job "$name" --wait=false >/dev/null 2>&1 || true
+  [[ "$status" == 1/* ]]
+}
+
+drv_init() {
+  command -v kubectl >/dev/null || die "the kubectl target needs kubectl"
+  # Namespace-wide objects (namespace, service account, config, network policy); never the
+  # public Service, whose selector belongs to the release procedure.
+  k8s_render "$K8S_PLACEHOLDER_IMAGE" | kubectl ${BG_K8S_CONTEXT:+--context "$BG_K8S_CONTEXT"} \
+    apply -l '!color,!traffic' -f - >/dev/null
+}
+
+drv_live_color() {
+  kc get service oxicam -o jsonpath='{.spec.selector.color}' 2>/dev/null || true
+}
+
+drv_deploy() {
+  local color="$1" image="$2"
+  K8S_HAD_PREVIOUS=""
+  kc get deployment "oxicam-$color" >/dev/null 2>&1 && K8S_HAD_PREVIOUS=1
+  # The colour's Deployment, HPA, PDB and direct Service, with the new image.
+  k8s_render "$image" | kc apply -l "color=$color" -f - >/dev/null
+}
+
+drv_wait_ready() {
+  kc rollout status "deployment/oxicam-$1" --timeout="${2}s"
+}
+
+drv_smoke() {
+  local color="$1" image="$2" timeout="$3"
+  k8s_smoke_job "oxicam-smoke-$color-$(date +%s)" "$image" "$(k8s_svc_url "oxicam-$color")" \
+    "$color" "$timeout"
+}
+
+drv_switch() {
+  local color="$1"
+  if ! kc get service oxicam >/dev/null 2>&1; then
+    # First release: create the public Service, then point it at this colour.
+    k8s_render "$K8S_PLACEHOLDER_IMAGE" | kc apply -l traffic=public -f - >/dev/null
+  fi
+  kc patch service oxicam --type merge -p "{\"spec\":{\"selector\":{\"color\":\"$color\"}}}" >/dev/null
+  [ "$(drv_live_color)" = "$color" ]
+}
+
+drv_verify() {
+  local color="$1" image
+  image="$(kc get deployment "oxicam-$color" -o jsonpath='{.spec.template.spec.containers[0].image}')"
+  # Through the public Service, as a client would see it.
+  k8s_smoke_job "oxicam-verify-$color-$(date +%s)" "$image" "$(k8s_svc_url oxicam)" "$color" 60
+}
+
+drv_abort() {
+  local color="$1"
+  if [ -n "$K8S_HAD_PREVIOUS" ]; then
+    log "rolling oxicam-$color back to its previous ReplicaSet"
+    kc rollout undo "deployment/oxicam-$color" >/dev/null &&
+      kc rollout status "deployment/oxicam-$color" --timeout="${BG_READY_TIMEOUT}s"
+  else
+    kc delete deployment,hpa,pdb,service -l "color=$color" --wait=false >/dev/null
+  fi
+}
+
+drv_commit() {
+  K8S_HAD_PREVIOUS=""
+}
