@@ -1,10 +1,255 @@
-//! `oxicam smoke`: not written yet.
+//! `oxicam smoke`: checks a running oxicam service end to end (health, readiness, version and
+//! colour, and a real `POST /run` with a clip rendered in-process from a trace of known heart rate).
 
+use anyhow::{bail, Context};
+use reqwest::blocking::{multipart, Client};
+use serde_json::Value;
+use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Base URL of the service, e.g. http://127.0.0.1:8000
+    #[arg(long, env = "OXICAM_SMOKE_URL")]
+    pub url: String,
+    /// Fail unless `/version` reports this version.
+    #[arg(long)]
+    pub expect_version: Option<String>,
+    /// Fail unless `/version` reports this colour (blue/green deployments).
+    #[arg(long)]
+    pub expect_color: Option<String>,
+    /// Fail unless `/version` reports this git commit (a prefix is enough).
+    #[arg(long)]
+    pub expect_git_sha: Option<String>,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub timeout: f64,
+    /// Keep retrying `/healthz` for up to this many seconds before the first check counts
+    /// (for a service that is still starting).
+    #[arg(long, default_value_t = 0.0)]
+    pub wait: f64,
+    /// Only check `/healthz` (used by the container HEALTHCHECK).
+    #[arg(long)]
+    pub health_only: bool,
+    /// Largest accepted distance between the reported heart rate and the clip's reference.
+    #[arg(long, default_value_t = 10.0)]
+    pub hr_tolerance_bpm: f64,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`oxicam smoke` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let base = args.url.trim_end_matches('/').to_string();
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        bail!(
+            "--url must start with http:// or https://, got {:?}",
+            args.url
+        );
+    }
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        bail!("--timeout must be a positive number of seconds");
+    }
+    let client = Client::builder()
+        .timeout(Duration::from_secs_f64(args.timeout))
+        .build()
+        .context("building the HTTP client")?;
+    let smoke = Smoke { client, base };
+
+    if args.wait > 0.0 {
+        smoke.wait_for_health(Duration::from_secs_f64(args.wait));
+    }
+
+    let mut results = vec![smoke.check("healthz", |s| s.expect_ok("/healthz"))];
+    if !args.health_only {
+        results.push(smoke.check("readyz", |s| s.expect_ok("/readyz")));
+        results.push(smoke.check("version", |s| s.version(&args)));
+        results.push(smoke.check("run", |s| s.run_clip(args.hr_tolerance_bpm)));
+    }
+    let failed = results.iter().filter(|ok| !**ok).count();
+    if failed == 0 {
+        println!(
+            "smoke: all {} checks passed against {}",
+            results.len(),
+            smoke.base
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "smoke: {failed} of {} checks FAILED against {}",
+            results.len(),
+            smoke.base
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+struct Smoke {
+    client: Client,
+    base: String,
+}
+
+impl Smoke {
+    /// Runs one check and prints `ok`/`FAIL` with its duration and detail.
+    fn check(&self, name: &str, f: impl FnOnce(&Self) -> anyhow::Result<String>) -> bool {
+        let start = Instant::now();
+        let outcome = f(self);
+        let ms = start.elapsed().as_millis();
+        match outcome {
+            Ok(detail) => {
+                println!("ok    {name:<8} {ms:>6} ms  {detail}");
+                true
+            }
+            Err(err) => {
+                println!("FAIL  {name:<8} {ms:>6} ms  {err:#}");
+                false
+            }
+        }
+    }
+
+    fn wait_for_health(&self, limit: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.expect_ok("/healthz").is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn get(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .client
+            .get(&url)
+            .send()
+            .with_context(|| format!("GET {url}"))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .text()
+            .with_context(|| format!("reading the body of GET {url}"))?;
+        Ok((status, body))
+    }
+
+    fn expect_ok(&self, path: &str) -> anyhow::Result<String> {
+        let (status, body) = self.get(path)?;
+        if status != 200 {
+            bail!("GET {path} answered HTTP {status}: {}", snippet(&body));
+        }
+        Ok(format!("HTTP 200 {}", snippet(&body)))
+    }
+
+    fn version(&self, args: &Args) -> anyhow::Result<String> {
+        let (status, body) = self.get("/version")?;
+        if status != 200 {
+            bail!("GET /version answered HTTP {status}: {}", snippet(&body));
+        }
+        let v: Value = serde_json::from_str(&body)
+            .with_context(|| format!("/version is not JSON: {}", snippet(&body)))?;
+        let field = |name: &str| {
+            v.get(name)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let (version, git_sha, color, model) = (
+            field("version"),
+            field("git_sha"),
+            field("color"),
+            field("model_version"),
+        );
+        if version.is_empty() {
+            bail!("/version has no \"version\": {}", snippet(&body));
+        }
+        let mut problems = Vec::new();
+        if let Some(want) = &args.expect_version {
+            if &version != want {
+                problems.push(format!("version is {version:?}, expected {want:?}"));
+            }
+        }
+        if let Some(want) = &args.expect_color {
+            if &color != want {
+                problems.push(format!("color is {color:?}, expected {want:?}"));
+            }
+        }
+        if let Some(want) = &args.expect_git_sha {
+            if want.is_empty() || !git_sha.starts_with(want.as_str()) {
+                problems.push(format!("git_sha is {git_sha:?}, expected {want:?}"));
+            }
+        }
+        if !problems.is_empty() {
+            bail!("{}", problems.join("; "));
+        }
+        Ok(format!(
+            "version {version}, git_sha {git_sha}, color {color:?}, model {model}"
+        ))
+    }
+
+    fn run_clip(&self, tolerance_bpm: f64) -> anyhow::Result<String> {
+        let dir = tempfile::tempdir().context("creating a temporary directory for the clip")?;
+        let clip = dir.path().join("smoke.mp4");
+        let expected_bpm = render_clip(&clip)?;
+        let bytes = std::fs::read(&clip).with_context(|| format!("reading {}", clip.display()))?;
+        let size = bytes.len();
+        let part = multipart::Part::bytes(bytes)
+            .file_name("smoke.mp4")
+            .mime_str("video/mp4")?;
+        let form = multipart::Form::new().part("file", part);
+        let url = format!("{}/run", self.base);
+        let resp = self
+            .client
+            .post(&url)
+            .multipart(form)
+            .send()
+            .with_context(|| format!("POST {url}"))?;
+        let status = resp.status().as_u16();
+        let body = resp.text().context("reading the /run response")?;
+        if status != 200 {
+            bail!("POST /run answered HTTP {status}: {}", snippet(&body));
+        }
+        let report: Value = serde_json::from_str(&body)
+            .with_context(|| format!("/run answer is not JSON: {}", snippet(&body)))?;
+        let Some(hr) = report.get("heart_rate_bpm").and_then(Value::as_f64) else {
+            bail!("/run answer has no heart_rate_bpm: {}", snippet(&body));
+        };
+        if (hr - expected_bpm).abs() > tolerance_bpm {
+            bail!(
+                "heart rate {hr:.1} bpm is more than {tolerance_bpm} bpm from the clip's reference {expected_bpm:.1} bpm"
+            );
+        }
+        let spo2 = report
+            .get("spo2_percent")
+            .and_then(Value::as_f64)
+            .map_or("none".to_string(), |s| format!("{s:.1} %"));
+        Ok(format!(
+            "{} kB clip: heart rate {hr:.1} bpm (reference {expected_bpm:.1}), SpO2 {spo2}",
+            size / 1024
+        ))
+    }
+}
+
+/// Renders the embedded real trace (about 40 s) into a small H.264 MP4, as a phone would upload
+/// it; returns the trace's reference heart rate.
+fn render_clip(path: &Path) -> anyhow::Result<f64> {
+    use oxicam_video::synth;
+    let opts = synth::SynthOptions {
+        width: 320,
+        height: 240,
+        faststart: true,
+        ..synth::SynthOptions::new(synth::embedded_trace(), path)
+    };
+    synth::render(&opts).with_context(|| format!("rendering the smoke clip {}", path.display()))?;
+    Ok(synth::EMBEDDED_TRACE_HEART_RATE_BPM)
+}
+
+/// The first 200 characters of a body, on one line.
+fn snippet(body: &str) -> String {
+    let one_line: String = body
+        .chars()
+        .take(200)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if body.chars().count() > 200 {
+        format!("{one_line}...")
+    } else {
+        one_line
+    }
 }

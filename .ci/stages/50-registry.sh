@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Registry stage: Debian's docker-registry on 127.0.0.1:5000 (config .ci/registry.yml), push the
+# image tagged with the git sha, delete it locally, pull it back by digest and check it is the
+# same image. Leaves the pulled reference in $CI_STATE/pulled-image-ref for the smoke stage.
+set -euo pipefail
+source "$(dirname "$0")/../../scripts/lib.sh"
+source "$OXICAM_ROOT/scripts/docker-lib.sh"
+cd "$OXICAM_ROOT"
+
+registry=127.0.0.1:5000
+ensure_dockerd
+apt_install docker-registry curl
+
+registry_up() { curl -fsS -o /dev/null "http://$registry/v2/"; }
+if ! registry_up; then
+  mkdir -p "$CI_STATE/pids" "$CI_STATE/logs" "$CI_STATE/registry"
+  log "starting docker-registry on $registry (storage $CI_STATE/registry)"
+  REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY="$CI_STATE/registry" \
+    docker-registry serve "$OXICAM_ROOT/.ci/registry.yml" >"$CI_STATE/logs/registry.log" 2>&1 </dev/null &
+  echo $! >"$CI_STATE/pids/registry.pid"
+  for _ in $(seq 1 50); do registry_up && break; sleep 0.2; done
+  registry_up || { tail -n 20 "$CI_STATE/logs/registry.log" >&2; die "docker-registry did not come up on $registry"; }
+fi
+
+ref="$(ensure_app_image)"
+sha="$(git_sha)"
+remote="$registry/oxicam:$sha"
+image_id="$(docker image inspect -f '{{.Id}}' "$ref")"
+
+log "docker push $remote"
+docker tag "$ref" "$remote"
+docker push "$remote" >&2
+digest="$(curl -fsS -o /dev/null -D - \
+  -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+  "http://$registry/v2/oxicam/manifests/$sha" | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}')"
+[[ "$digest" == sha256:* ]] || die "registry returned no digest for oxicam:$sha"
+log "pushed $remote as $digest"
+
+log "removing the image locally, pulling it back by digest"
+docker rmi "$remote" "$ref" >/dev/null
+image_exists "$image_id" && die "image $image_id is still present locally after docker rmi"
+pulled="$registry/oxicam@$digest"
+docker pull "$pulled" >&2
+pulled_id="$(docker image inspect -f '{{.Id}}' "$pulled")"
+[ "$pulled_id" = "$image_id" ] || die "pulled image $pulled_id differs from the pushed one $image_id"
+# Later stages (blue/green) look for oxicam:<sha>: it is the very same image.
+docker tag "$pulled" "$ref"
+echo "$pulled" >"$CI_STATE/pulled-image-ref"
+log "pulled $pulled (image $pulled_id), identical to the pushed image"
