@@ -30,6 +30,15 @@ pub struct WindowResult {
     /// Reason codes that made this window unusable (empty when usable).
     #[serde(default)]
     pub reasons: Vec<String>,
+    /// In-band SNR of the channel used for the heart rate, dB.
+    #[serde(default)]
+    pub snr_db: Option<f64>,
+    /// Channel the heart rate came from (`red`, `green`, `blue`).
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// Perfusion index (AC/DC of that channel, %).
+    #[serde(default)]
+    pub perfusion_index: Option<f64>,
 }
 
 /// Facts about the decoded video, filled by `oxicam-video`; absent for CSV traces.
@@ -60,6 +69,37 @@ pub struct ModelInfo {
     pub version: String,
 }
 
+/// The band-passed pulse of the heart-rate channel, decimated for plotting (web page).
+/// Inverted so that a beat (more blood, less light) points up; unitless (AC/DC).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Waveform {
+    pub rate_hz: f64,
+    /// Time of the first sample, seconds from the start of the trace.
+    #[serde(default)]
+    pub start_s: f64,
+    pub samples: Vec<f64>,
+}
+
+/// Which colour channels the estimate rests on, and why some were left out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChannelInfo {
+    /// Channel most windows took the heart rate from (`red`, `green`, `blue`).
+    pub heart_rate: Option<String>,
+    /// Channels in range (not clipped or floored) that fed the SpO2 features.
+    pub in_range: Vec<String>,
+    /// Channels left out because they were clipped (>= 250) or floored (<= 5).
+    pub excluded: Vec<String>,
+}
+
+/// The per-user calibration applied to the SpO2 estimate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// The reading the user supplied (from a reference oximeter at the start of the recording).
+    pub reference_spo2: f64,
+    /// Added to every SpO2 estimate: reference minus the model's estimate over the first minute.
+    pub offset: f64,
+}
+
 /// The answer for one recording.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -73,4 +113,17 @@ pub struct Report {
     pub model: ModelInfo,
     pub video: Option<VideoMeta>,
     pub notice: String,
+    /// The pulse wave for display; absent when nothing could be filtered.
+    #[serde(default)]
+    pub waveform: Option<Waveform>,
+    #[serde(default)]
+    pub channels: ChannelInfo,
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
+    /// Median perfusion index over usable windows (%).
+    #[serde(default)]
+    pub perfusion_index: Option<f64>,
+    /// Seconds of trace analysed after the settling time was trimmed.
+    #[serde(default)]
+    pub analysed_s: f64,
 }

@@ -1,10 +1,197 @@
-//! `oxicam analyze`: not written yet.
+//! `oxicam analyze`: heart rate, SpO2 and the quality verdict for one video or trace CSV,
+//! as text tables or one JSON object; unusable input exits non-zero with a one-line reason.
 
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use oxicam_signal::dataset::parse_rgb_csv;
+use oxicam_signal::{analyze, AnalysisOptions, Report, Spo2Model, Trace};
+use oxicam_video::{extract_trace, DecodeOptions};
+
+/// Exit code for a recording that was read but is unusable (refused with reasons).
+const EXIT_UNUSABLE: u8 = 2;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// A fingertip video, or a trace CSV (`R,G,B` rows at --fps).
+    pub file: PathBuf,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// SpO2 model file (default: the model built into the binary).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// A reading (%) from a reference oximeter at the start of the recording: calibrates SpO2.
+    #[arg(long, value_parser = parse_spo2)]
+    pub reference_spo2: Option<f64>,
+    /// Frame rate of a trace CSV.
+    #[arg(long, default_value_t = 30.0)]
+    pub fps: f64,
+    /// Seconds between window starts.
+    #[arg(long, default_value_t = AnalysisOptions::default().hop_s)]
+    pub hop: f64,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`oxicam analyze` is not implemented yet")
+fn parse_spo2(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if (50.0..=100.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not a plausible SpO2 reading (50-100 %)"))
+    }
+}
+
+fn is_trace_csv(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+}
+
+fn load_trace(args: &Args) -> anyhow::Result<(Trace, Option<oxicam_signal::VideoMeta>)> {
+    if is_trace_csv(&args.file) {
+        let text = std::fs::read_to_string(&args.file)
+            .with_context(|| format!("reading {}", args.file.display()))?;
+        let rows = parse_rgb_csv(&text).with_context(|| args.file.display().to_string())?;
+        anyhow::ensure!(args.fps > 0.0, "--fps must be positive");
+        return Ok((Trace::from_rgb_rows(&rows, args.fps), None));
+    }
+    let mut opts = DecodeOptions::default();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("decoding {bar:30} {pos}/{len} s")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    if let Some(bar) = &bar {
+        let bar = bar.clone();
+        opts.progress = Some(Arc::new(move |done: f64, total: Option<f64>| {
+            if let Some(total) = total {
+                bar.set_length(total.ceil() as u64);
+            }
+            bar.set_position(done as u64);
+        }));
+    }
+    let decoded = extract_trace(&args.file, &opts);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let decoded = decoded.with_context(|| format!("cannot analyze {}", args.file.display()))?;
+    Ok((decoded.trace, Some(decoded.meta)))
+}
+
+fn opt(v: Option<f64>, unit: &str) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}{unit}"))
+}
+
+fn print_human(r: &Report) {
+    println!("heart rate   {}", opt(r.heart_rate_bpm, " bpm"));
+    let cal = r.calibration.as_ref().map_or(String::new(), |c| {
+        format!(
+            ", calibrated to {} % (offset {:+.1})",
+            c.reference_spo2, c.offset
+        )
+    });
+    println!(
+        "SpO2         {}   (model {}{cal})",
+        opt(r.spo2_percent, " %"),
+        r.model.version
+    );
+    println!("confidence   {:.2}", r.confidence);
+    println!(
+        "verdict      {}",
+        if r.usable { "usable" } else { "UNUSABLE" }
+    );
+    for reason in &r.quality.reasons {
+        println!("  - {}: {}", reason.code, reason.message);
+    }
+    if let Some(ch) = &r.channels.heart_rate {
+        let excluded = if r.channels.excluded.is_empty() {
+            String::new()
+        } else {
+            format!("; out of range: {}", r.channels.excluded.join(", "))
+        };
+        println!(
+            "channels     pulse from {ch}; SpO2 from {}{excluded}",
+            r.channels.in_range.join(", ")
+        );
+    }
+    if let Some(pi) = r.perfusion_index {
+        println!("perfusion    {pi:.2} %");
+    }
+    if let Some(v) = &r.video {
+        println!(
+            "video        {} in {}, {}x{}, {} frames, {:.1} s{}",
+            v.codec,
+            v.container,
+            v.width,
+            v.height,
+            v.frame_count,
+            v.duration_s,
+            if v.truncated { " (truncated)" } else { "" }
+        );
+    }
+    if !r.windows.is_empty() {
+        println!();
+        println!(
+            "{:>7} {:>7} {:>7} {:>6} {:>7} {:>6}  status",
+            "start", "end", "HR", "SpO2", "SNR dB", "chan"
+        );
+        for w in &r.windows {
+            println!(
+                "{:>7.1} {:>7.1} {:>7} {:>6} {:>7} {:>6}  {}",
+                w.start_s,
+                w.end_s,
+                opt(w.heart_rate_bpm, ""),
+                opt(w.spo2_percent, ""),
+                opt(w.snr_db, ""),
+                w.channel.as_deref().unwrap_or("-"),
+                if w.usable {
+                    "ok".to_string()
+                } else {
+                    w.reasons.join(",")
+                }
+            );
+        }
+    }
+    println!();
+    println!("{}", r.notice);
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let model = match &args.model {
+        Some(path) => Spo2Model::from_path(path)?,
+        None => Spo2Model::embedded(),
+    };
+    let (trace, meta) = load_trace(&args)?;
+    let opts = AnalysisOptions {
+        reference_spo2: args.reference_spo2,
+        hop_s: args.hop,
+        ..AnalysisOptions::default()
+    };
+    anyhow::ensure!(args.hop > 0.0, "--hop must be positive");
+    let mut report = analyze(&trace, &model, &opts);
+    report.video = meta;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_human(&report);
+    }
+    if report.usable {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let first = report.quality.reasons.first();
+    eprintln!(
+        "oxicam: unusable recording: {}",
+        first.map_or("no usable window".to_string(), |r| format!(
+            "{} ({})",
+            r.message, r.code
+        ))
+    );
+    Ok(ExitCode::from(EXIT_UNUSABLE))
 }

@@ -1,0 +1,538 @@
+//! The estimator: trace -> resampled, filtered channels -> windows (heart rate, SNR, SpO2
+//! features, gates) -> a `Report` with a robust summary, or a refusal with reasons.
+
+use crate::dsp::{detrend_linear, resample_uniform, Butterworth};
+use crate::features::{WindowFeatures, CHANNEL_NAMES};
+use crate::model::Spo2Model;
+use crate::quality::Gate;
+use crate::report::{
+    Calibration, ChannelInfo, ModelInfo, Quality, Report, Waveform, WindowResult, NOTICE,
+};
+use crate::spectrum::{power_spectrum, PulsePeak};
+use crate::trace::Trace;
+
+/// Rate every trace is resampled to, Hz.
+pub const ANALYSIS_RATE_HZ: f64 = 30.0;
+/// Rate of the display waveform, Hz.
+pub const WAVEFORM_RATE_HZ: f64 = 15.0;
+/// Pulse band (Hz): 42-210 bpm.
+pub const BAND_LOW_HZ: f64 = 0.7;
+pub const BAND_HIGH_HZ: f64 = 3.5;
+const BAND_ORDER: usize = 4;
+/// The DC (baseline light level) follows slower changes than this.
+const DC_CUTOFF_HZ: f64 = 0.3;
+/// Channel levels outside this range (8-bit) are saturated or black: no pulse to measure.
+const LEVEL_FLOOR: f64 = 5.0;
+const LEVEL_CEILING: f64 = 250.0;
+/// A channel with more than this share of clipped pixels is out of range.
+const MAX_CLIPPED_PIXEL_SHARE: f64 = 0.25;
+/// Luma SD over the grid (8-bit) above which the frame shows a scene, not a lit fingertip.
+const SCENE_GRID_SD: f64 = 20.0;
+/// Motion: baseline moves by more than this share within a window, or the band-passed signal
+/// bursts to this many robust SDs / this multiple of the recording's typical amplitude.
+const MOTION_DC_SHARE: f64 = 0.2;
+const MOTION_BURST_SIGMAS: f64 = 6.0;
+const MOTION_RMS_RATIO: f64 = 3.0;
+/// Heart rates accepted, bpm.
+pub const HR_MIN_BPM: f64 = 40.0;
+pub const HR_MAX_BPM: f64 = 200.0;
+
+/// Tunable settings of one analysis. `Default` gives the product's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalysisOptions {
+    /// A reading from a reference oximeter taken at the start of the recording: shifts the
+    /// SpO2 estimates by the offset measured over the first `calibration_span_s`.
+    pub reference_spo2: Option<f64>,
+    pub window_s: f64,
+    pub hop_s: f64,
+    /// Seconds discarded at the start while exposure and finger settle.
+    pub settle_s: f64,
+    /// Minimum duration left after trimming.
+    pub min_usable_s: f64,
+    pub min_snr_db: f64,
+    pub calibration_span_s: f64,
+}
+
+impl Default for AnalysisOptions {
+    fn default() -> Self {
+        AnalysisOptions {
+            reference_spo2: None,
+            window_s: 10.0,
+            hop_s: 2.0,
+            settle_s: 3.0,
+            min_usable_s: 10.0,
+            min_snr_db: 3.0,
+            calibration_span_s: 60.0,
+        }
+    }
+}
+
+/// Everything computed for one window (the report shows a summary of it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowDetail {
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Best in-range channel and its peak.
+    pub channel: Option<usize>,
+    pub peak: Option<PulsePeak>,
+    pub features: Option<WindowFeatures>,
+    /// SpO2 before calibration.
+    pub spo2_raw: Option<f64>,
+    pub gates: Vec<Gate>,
+}
+
+impl WindowDetail {
+    pub fn usable(&self) -> bool {
+        self.gates.is_empty()
+    }
+
+    pub fn heart_rate_bpm(&self) -> Option<f64> {
+        self.peak.map(|p| p.bpm())
+    }
+}
+
+/// The report plus the per-window details `eval` and `train` need.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub report: Report,
+    pub windows: Vec<WindowDetail>,
+}
+
+/// Analyses one trace. Never panics on any input; a refusal is a report with `usable: false`.
+pub fn analyze(trace: &Trace, model: &Spo2Model, opts: &AnalysisOptions) -> Report {
+    analyze_detailed(trace, model, opts).report
+}
+
+fn round_to(x: f64, step: f64) -> f64 {
+    (x / step).round() * step
+}
+
+fn median(values: &mut Vec<f64>) -> Option<f64> {
+    values.retain(|v| v.is_finite());
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    Some(if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        0.5 * (values[n / 2 - 1] + values[n / 2])
+    })
+}
+
+fn mean(x: &[f64]) -> f64 {
+    if x.is_empty() {
+        0.0
+    } else {
+        x.iter().sum::<f64>() / x.len() as f64
+    }
+}
+
+fn rms(x: &[f64]) -> f64 {
+    mean(&x.iter().map(|v| v * v).collect::<Vec<_>>()).sqrt()
+}
+
+fn refusal(model: &Spo2Model, gates: &[Gate], analysed_s: f64, truncated: bool) -> Report {
+    let mut reasons: Vec<_> = gates.iter().map(|g| g.reason()).collect();
+    if truncated {
+        reasons.push(Gate::Truncated.reason());
+    }
+    Report {
+        heart_rate_bpm: None,
+        spo2_percent: None,
+        confidence: 0.0,
+        usable: false,
+        quality: Quality { reasons },
+        windows: Vec::new(),
+        model: ModelInfo {
+            version: model.version().to_string(),
+        },
+        video: None,
+        notice: NOTICE.to_string(),
+        waveform: None,
+        channels: ChannelInfo::default(),
+        calibration: None,
+        perfusion_index: None,
+        analysed_s,
+    }
+}
+
+/// Resampled channels and side information on the uniform grid.
+struct Uniform {
+    rgb: [Vec<f64>; 3],
+    clipped: Option<[Vec<f64>; 3]>,
+    grid_sd: Option<Vec<f64>>,
+}
+
+fn uniform_trace(trace: &Trace) -> Option<Uniform> {
+    let valid: Vec<_> = trace
+        .samples
+        .iter()
+        .filter(|s| s.t_s.is_finite() && s.roi_rgb.iter().all(|v| v.is_finite()))
+        .collect();
+    if valid.len() < 2 {
+        return None;
+    }
+    let times: Vec<f64> = valid.iter().map(|s| s.t_s).collect();
+    let channel = |f: &dyn Fn(&crate::trace::FrameSample) -> f64| {
+        let v: Vec<f64> = valid.iter().map(|s| f(s)).collect();
+        resample_uniform(&times, &v, ANALYSIS_RATE_HZ).1
+    };
+    let rgb = [
+        channel(&|s| s.roi_rgb[0]),
+        channel(&|s| s.roi_rgb[1]),
+        channel(&|s| s.roi_rgb[2]),
+    ];
+    let clipped = valid
+        .iter()
+        .all(|s| s.clipped_fraction.is_some())
+        .then(|| [0, 1, 2].map(|c| channel(&|s| s.clipped_fraction.map_or(0.0, |f| f[c]))));
+    let grid_sd = valid
+        .iter()
+        .all(|s| s.luma_grid_sd.is_some_and(f64::is_finite))
+        .then(|| channel(&|s| s.luma_grid_sd.unwrap_or(0.0)));
+    Some(Uniform {
+        rgb,
+        clipped,
+        grid_sd,
+    })
+}
+
+/// A finger lit by the torch is red: blood absorbs green and blue far more.
+fn finger_like_colour(rgb_mean: [f64; 3]) -> bool {
+    let [r, g, b] = rgb_mean;
+    r >= LEVEL_CEILING || r > 1.15 * g.max(b)
+}
+
+/// Full analysis with per-window details.
+pub fn analyze_detailed(trace: &Trace, model: &Spo2Model, opts: &AnalysisOptions) -> Analysis {
+    let fs = ANALYSIS_RATE_HZ;
+    let no_windows = |report| Analysis {
+        report,
+        windows: Vec::new(),
+    };
+    let Some(uniform) = uniform_trace(trace) else {
+        return no_windows(refusal(model, &[Gate::InvalidTrace], 0.0, trace.truncated));
+    };
+    let total_n = uniform.rgb[0].len();
+    let settle_n = ((opts.settle_s.max(0.0) * fs).round() as usize).min(total_n);
+    let n = total_n - settle_n;
+    let analysed_s = n as f64 / fs;
+    let window_n = (opts.window_s * fs).round().max(16.0) as usize;
+    if analysed_s + 1e-9 < opts.min_usable_s || n < window_n {
+        return no_windows(refusal(
+            model,
+            &[Gate::TooShort],
+            analysed_s,
+            trace.truncated,
+        ));
+    }
+    let hop_n = (opts.hop_s * fs).round().max(1.0) as usize;
+    let span = |v: &Vec<f64>| v[settle_n..].to_vec();
+    let raw: [Vec<f64>; 3] = [0, 1, 2].map(|c| span(&uniform.rgb[c]));
+
+    let band = Butterworth::bandpass(BAND_ORDER, BAND_LOW_HZ, BAND_HIGH_HZ, fs);
+    let dc_filter = Butterworth::lowpass(2, DC_CUTOFF_HZ, fs);
+    let dc: [Vec<f64>; 3] = [0, 1, 2].map(|c| dc_filter.filtfilt(&raw[c]));
+    // Dividing by the slow baseline turns exposure changes into nothing and the pulse into
+    // relative (AC/DC) units.
+    let pulse: [Vec<f64>; 3] = [0, 1, 2].map(|c| {
+        let rel: Vec<f64> = raw[c]
+            .iter()
+            .zip(&dc[c])
+            .map(|(x, d)| x / d.max(1.0) - 1.0)
+            .collect();
+        band.filtfilt(&detrend_linear(&rel))
+    });
+
+    let starts: Vec<usize> = (0..=(n - window_n) / hop_n).map(|i| i * hop_n).collect();
+    let window_rms: [Vec<f64>; 3] = [0, 1, 2].map(|c| {
+        starts
+            .iter()
+            .map(|&s| rms(&pulse[c][s..s + window_n]))
+            .collect()
+    });
+    let typical_rms: [f64; 3] =
+        [0, 1, 2].map(|c| median(&mut window_rms[c].clone()).unwrap_or(0.0));
+
+    let mut windows = Vec::with_capacity(starts.len());
+    for (wi, &s) in starts.iter().enumerate() {
+        let e = s + window_n;
+        let mut gates = Vec::new();
+        let level: [f64; 3] = [0, 1, 2].map(|c| mean(&raw[c][s..e]));
+        let in_range: [bool; 3] = [0, 1, 2].map(|c| {
+            let clipped_share = uniform
+                .clipped
+                .as_ref()
+                .map_or(0.0, |cl| mean(&cl[c][settle_n + s..settle_n + e]));
+            level[c] > LEVEL_FLOOR
+                && level[c] < LEVEL_CEILING
+                && clipped_share <= MAX_CLIPPED_PIXEL_SHARE
+        });
+        if let Some(sd) = &uniform.grid_sd {
+            if mean(&sd[settle_n + s..settle_n + e]) > SCENE_GRID_SD {
+                gates.push(Gate::LensNotCovered);
+            }
+        }
+        let spectra: Vec<Option<_>> = (0..3)
+            .map(|c| in_range[c].then(|| power_spectrum(&pulse[c][s..e], fs, 8192)))
+            .collect();
+        let peaks: Vec<Option<PulsePeak>> = spectra
+            .iter()
+            .map(|sp| sp.as_ref().and_then(|sp| sp.pulse_peak()))
+            .collect();
+        let best = (0..3).filter(|&c| peaks[c].is_some()).max_by(|&a, &b| {
+            let (pa, pb) = (
+                peaks[a].map_or(f64::MIN, |p| p.snr_db),
+                peaks[b].map_or(f64::MIN, |p| p.snr_db),
+            );
+            pa.total_cmp(&pb)
+        });
+        let mut features = None;
+        let peak = best.and_then(|c| peaks[c]);
+        match (best, peak) {
+            (Some(c), Some(p)) => {
+                if p.snr_db < opts.min_snr_db {
+                    gates.push(Gate::LowSnr);
+                } else if !(HR_MIN_BPM..=HR_MAX_BPM).contains(&p.bpm()) {
+                    gates.push(Gate::HrOutOfRange);
+                }
+                let dc_share = {
+                    let w = &dc[c][s..e];
+                    let (lo, hi) = w
+                        .iter()
+                        .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+                    (hi - lo) / mean(w).max(1.0)
+                };
+                let seg = &pulse[c][s..e];
+                let mut abs_dev: Vec<f64> = seg.iter().map(|v| v.abs()).collect();
+                let robust_sd = 1.4826 * median(&mut abs_dev).unwrap_or(0.0);
+                let peak_abs = seg.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                let burst = robust_sd > 0.0 && peak_abs > MOTION_BURST_SIGMAS * robust_sd;
+                let loud =
+                    typical_rms[c] > 0.0 && window_rms[c][wi] > MOTION_RMS_RATIO * typical_rms[c];
+                if dc_share > MOTION_DC_SHARE || burst || loud {
+                    gates.push(Gate::Motion);
+                }
+                // The fundamental's amplitude in every in-range channel, at the chosen rate.
+                let f0 = p.frequency_hz;
+                let ac_dc = [0, 1, 2].map(|k| {
+                    spectra[k]
+                        .as_ref()
+                        .and_then(|sp| sp.peak_in(f0 - 0.05, f0 + 0.05))
+                        .map_or(f64::NAN, |(_, pw)| pw.sqrt())
+                });
+                features = Some(WindowFeatures::from_amplitudes(ac_dc, level, in_range));
+            }
+            _ => gates.push(Gate::ChannelClipped),
+        }
+        gates.sort();
+        gates.dedup();
+        let spo2_raw = features.as_ref().and_then(|f| model.predict(f));
+        windows.push(WindowDetail {
+            start_s: (settle_n + s) as f64 / fs,
+            end_s: (settle_n + e) as f64 / fs,
+            channel: best,
+            peak,
+            features,
+            spo2_raw,
+            gates,
+        });
+    }
+
+    let report = summarise(
+        trace, model, opts, &uniform, &pulse, settle_n, analysed_s, &windows,
+    );
+    Analysis { report, windows }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summarise(
+    trace: &Trace,
+    model: &Spo2Model,
+    opts: &AnalysisOptions,
+    uniform: &Uniform,
+    pulse: &[Vec<f64>; 3],
+    settle_n: usize,
+    analysed_s: f64,
+    windows: &[WindowDetail],
+) -> Report {
+    let usable: Vec<&WindowDetail> = windows.iter().filter(|w| w.usable()).collect();
+
+    // Recording-level lens check: a scene (non-uniform frame), or no pulse anywhere in a frame
+    // that is not coloured like a lit fingertip. Brightness alone proves nothing.
+    let rgb_mean = [0, 1, 2].map(|c| mean(&uniform.rgb[c][settle_n..]));
+    let scene = uniform
+        .grid_sd
+        .as_ref()
+        .is_some_and(|sd| mean(&sd[settle_n..]) > SCENE_GRID_SD);
+    let pulsatile = windows
+        .iter()
+        .any(|w| w.peak.is_some_and(|p| p.snr_db >= opts.min_snr_db));
+    let lens_not_covered = scene || (!pulsatile && !finger_like_colour(rgb_mean));
+
+    let mut channel_votes = [0usize; 3];
+    for w in if usable.is_empty() {
+        windows.iter().collect()
+    } else {
+        usable.clone()
+    } {
+        if let Some(c) = w.channel {
+            channel_votes[c] += 1;
+        }
+    }
+    let hr_channel = (0..3)
+        .filter(|&c| channel_votes[c] > 0)
+        .max_by_key(|&c| channel_votes[c]);
+    let in_range_all: [bool; 3] = [0, 1, 2].map(|c| {
+        let ws: Vec<_> = windows.iter().filter_map(|w| w.features).collect();
+        !ws.is_empty() && ws.iter().filter(|f| f.in_range[c]).count() * 2 >= ws.len()
+    });
+    let channels = ChannelInfo {
+        heart_rate: hr_channel.map(|c| CHANNEL_NAMES[c].to_string()),
+        in_range: (0..3)
+            .filter(|&c| in_range_all[c])
+            .map(|c| CHANNEL_NAMES[c].to_string())
+            .collect(),
+        excluded: (0..3)
+            .filter(|&c| !in_range_all[c])
+            .map(|c| CHANNEL_NAMES[c].to_string())
+            .collect(),
+    };
+    let waveform = hr_channel.map(|c| {
+        let step = (ANALYSIS_RATE_HZ / WAVEFORM_RATE_HZ).round() as usize;
+        Waveform {
+            rate_hz: ANALYSIS_RATE_HZ / step as f64,
+            start_s: settle_n as f64 / ANALYSIS_RATE_HZ,
+            samples: pulse[c]
+                .iter()
+                .step_by(step)
+                .map(|v| round_to(-v, 1e-6))
+                .collect(),
+        }
+    });
+
+    let mut report = refusal(model, &[], analysed_s, trace.truncated);
+    report.channels = channels;
+    report.waveform = waveform;
+
+    if lens_not_covered || usable.is_empty() {
+        let mut gates: Vec<Gate> = Vec::new();
+        if lens_not_covered {
+            gates.push(Gate::LensNotCovered);
+        }
+        // Most frequent window failures first.
+        let mut counts: Vec<(Gate, usize)> = Vec::new();
+        for g in windows.iter().flat_map(|w| w.gates.iter()) {
+            match counts.iter_mut().find(|(k, _)| k == g) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((*g, 1)),
+            }
+        }
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        gates.extend(
+            counts
+                .into_iter()
+                .map(|(g, _)| g)
+                .filter(|g| *g != Gate::LensNotCovered),
+        );
+        let mut refused = refusal(model, &gates, analysed_s, trace.truncated);
+        refused.windows = window_results(windows, 0.0, model);
+        refused.channels = report.channels;
+        refused.waveform = report.waveform;
+        return refused;
+    }
+
+    let hr = median(
+        &mut usable
+            .iter()
+            .filter_map(|w| w.heart_rate_bpm())
+            .collect::<Vec<_>>(),
+    );
+    let spo2_raw = median(&mut usable.iter().filter_map(|w| w.spo2_raw).collect::<Vec<_>>());
+    let calibration = opts
+        .reference_spo2
+        .filter(|r| r.is_finite())
+        .and_then(|reference| {
+            let first = windows.first().map_or(0.0, |w| w.start_s);
+            let mut early: Vec<f64> = usable
+                .iter()
+                .filter(|w| w.start_s < first + opts.calibration_span_s)
+                .filter_map(|w| w.spo2_raw)
+                .collect();
+            median(&mut early).or(spo2_raw).map(|est| Calibration {
+                reference_spo2: reference,
+                offset: round_to(reference - est, 0.01),
+            })
+        });
+    let offset = calibration.as_ref().map_or(0.0, |c| c.offset);
+    let [lo, hi] = model.output_range;
+    let spo2 = spo2_raw.map(|v| round_to((v + offset).clamp(lo, hi.min(100.0)), 0.1));
+
+    let frac = usable.len() as f64 / windows.len().max(1) as f64;
+    let snr = median(
+        &mut usable
+            .iter()
+            .filter_map(|w| w.peak.map(|p| p.snr_db))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap_or(opts.min_snr_db);
+    let snr_term = ((snr - opts.min_snr_db) / 10.0).clamp(0.0, 1.0);
+    let pi = median(
+        &mut usable
+            .iter()
+            .filter_map(|w| {
+                w.features
+                    .zip(w.channel)
+                    .and_then(|(f, c)| f.perfusion_index(c))
+            })
+            .collect::<Vec<_>>(),
+    );
+
+    report.heart_rate_bpm = hr.map(|v| round_to(v, 0.1));
+    report.spo2_percent = spo2;
+    report.confidence = round_to(frac * (0.5 + 0.5 * snr_term), 0.01);
+    report.usable = true;
+    if spo2.is_none() {
+        report
+            .quality
+            .reasons
+            .insert(0, Gate::Spo2Unavailable.reason());
+    }
+    report.windows = window_results(windows, offset, model);
+    report.calibration = calibration;
+    report.perfusion_index = pi.map(|v| round_to(v, 0.001));
+    report
+}
+
+fn window_results(windows: &[WindowDetail], offset: f64, model: &Spo2Model) -> Vec<WindowResult> {
+    let [lo, hi] = model.output_range;
+    windows
+        .iter()
+        .map(|w| {
+            let usable = w.usable();
+            WindowResult {
+                start_s: round_to(w.start_s, 0.001),
+                end_s: round_to(w.end_s, 0.001),
+                heart_rate_bpm: w
+                    .heart_rate_bpm()
+                    .filter(|_| usable)
+                    .map(|v| round_to(v, 0.1)),
+                spo2_percent: w
+                    .spo2_raw
+                    .filter(|_| usable)
+                    .map(|v| round_to((v + offset).clamp(lo, hi.min(100.0)), 0.1)),
+                usable,
+                reasons: w.gates.iter().map(|g| g.code().to_string()).collect(),
+                snr_db: w.peak.map(|p| round_to(p.snr_db, 0.01)),
+                channel: w.channel.map(|c| CHANNEL_NAMES[c].to_string()),
+                perfusion_index: w
+                    .features
+                    .zip(w.channel)
+                    .and_then(|(f, c)| f.perfusion_index(c))
+                    .map(|v| round_to(v, 0.001)),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,417 @@
+//! Scoring on labelled recordings: leave-one-subject-out or a fixed model, heart-rate and SpO2
+//! errors next to the constant-mean baseline, Arms by band, hypoxemia detection, calibration.
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{analyze_detailed, AnalysisOptions, WindowDetail};
+use crate::dataset::{LabelSource, ReferenceSeries};
+use crate::features::WindowFeatures;
+use crate::model::Spo2Model;
+use crate::trace::Trace;
+use crate::training::{fit_model, TrainOptions};
+
+/// One recording (one hand of one subject) with its per-second reference.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    pub subject: String,
+    pub hand: String,
+    pub rgb: Vec<[f64; 3]>,
+    pub fps: f64,
+    pub reference: ReferenceSeries,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalOptions {
+    /// The reference trails the video: video second k pairs with reference row k + lag.
+    pub lag_s: f64,
+    pub window_s: f64,
+    pub hop_s: f64,
+    pub label_source: LabelSource,
+    pub train: TrainOptions,
+    /// Calibration: the offset is measured over this many seconds at the start, scored after.
+    pub calibration_span_s: f64,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            lag_s: 7.0,
+            window_s: 10.0,
+            hop_s: 5.0,
+            label_source: LabelSource::Oximeter4,
+            train: TrainOptions::default(),
+            calibration_span_s: 60.0,
+        }
+    }
+}
+
+/// One analysed window with its reference labels.
+#[derive(Debug, Clone)]
+pub struct LabelledWindow {
+    pub detail: WindowDetail,
+    pub spo2_label: Option<f64>,
+    pub hr_label: Option<f64>,
+}
+
+impl LabelledWindow {
+    pub fn usable_features(&self) -> Option<&WindowFeatures> {
+        self.detail
+            .usable()
+            .then_some(self.detail.features.as_ref())
+            .flatten()
+    }
+}
+
+/// Runs the estimator on a recording (model-independent parts) and pairs windows with labels.
+pub fn label_windows(rec: &Recording, opts: &EvalOptions) -> Vec<LabelledWindow> {
+    let trace = Trace::from_rgb_rows(&rec.rgb, rec.fps);
+    let analysis_opts = AnalysisOptions {
+        window_s: opts.window_s,
+        hop_s: opts.hop_s,
+        ..AnalysisOptions::default()
+    };
+    // Features and heart rate do not depend on the model; any valid model will do here.
+    let analysis = analyze_detailed(&trace, &Spo2Model::embedded(), &analysis_opts);
+    analysis
+        .windows
+        .into_iter()
+        .map(|detail| {
+            let label = |s: &[Option<f64>]| {
+                ReferenceSeries::window_mean(s, detail.start_s, detail.end_s, opts.lag_s)
+            };
+            LabelledWindow {
+                spo2_label: label(&rec.reference.spo2),
+                hr_label: label(&rec.reference.pulse),
+                detail,
+            }
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BandError {
+    pub band: String,
+    pub windows: usize,
+    pub arms: Option<f64>,
+    pub baseline_arms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecordingScore {
+    pub subject: String,
+    pub hand: String,
+    pub windows: usize,
+    pub answered: usize,
+    pub heart_rate_mae_bpm: Option<f64>,
+    pub spo2_mae: Option<f64>,
+    pub spo2_bias: Option<f64>,
+    pub baseline_spo2_mae: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationScore {
+    /// Windows scored (those after the calibration span).
+    pub windows: usize,
+    pub spo2_mae_uncalibrated: Option<f64>,
+    pub spo2_mae_calibrated: Option<f64>,
+    /// The constant baseline shifted by the same offset (calibrating a constant).
+    pub baseline_spo2_mae_calibrated: Option<f64>,
+}
+
+/// The scores `oxicam eval` prints; JSON keys are part of the CLI contract.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// `leave_one_subject_out` or `fixed_model`.
+    pub mode: String,
+    pub model_version: Option<String>,
+    pub label_source: String,
+    pub lag_s: f64,
+    pub window_s: f64,
+    pub hop_s: f64,
+    pub subjects: Vec<String>,
+    pub windows_total: usize,
+    pub heart_rate_windows: usize,
+    pub heart_rate_mae_bpm: Option<f64>,
+    pub heart_rate_rmse_bpm: Option<f64>,
+    pub baseline_heart_rate_mae_bpm: Option<f64>,
+    pub spo2_windows: usize,
+    pub spo2_mae: Option<f64>,
+    pub spo2_rmse: Option<f64>,
+    pub spo2_bias: Option<f64>,
+    pub baseline_spo2_mae: Option<f64>,
+    pub baseline_spo2_rmse: Option<f64>,
+    pub baseline_spo2_bias: Option<f64>,
+    pub arms_by_band: Vec<BandError>,
+    /// Detection of SpO2 < 90 %.
+    pub sensitivity_below_90: Option<f64>,
+    pub specificity_below_90: Option<f64>,
+    pub baseline_sensitivity_below_90: Option<f64>,
+    pub baseline_specificity_below_90: Option<f64>,
+    /// Share of labelled windows answered with an SpO2.
+    pub coverage: f64,
+    /// Share of labelled windows answered with a heart rate.
+    pub heart_rate_coverage: f64,
+    pub calibration: CalibrationScore,
+    pub per_recording: Vec<RecordingScore>,
+}
+
+fn mae(pairs: &[(f64, f64)]) -> Option<f64> {
+    (!pairs.is_empty())
+        .then(|| pairs.iter().map(|(p, y)| (p - y).abs()).sum::<f64>() / pairs.len() as f64)
+}
+
+fn rmse(pairs: &[(f64, f64)]) -> Option<f64> {
+    (!pairs.is_empty()).then(|| {
+        (pairs.iter().map(|(p, y)| (p - y).powi(2)).sum::<f64>() / pairs.len() as f64).sqrt()
+    })
+}
+
+fn bias(pairs: &[(f64, f64)]) -> Option<f64> {
+    (!pairs.is_empty()).then(|| pairs.iter().map(|(p, y)| p - y).sum::<f64>() / pairs.len() as f64)
+}
+
+fn sens_spec(pairs: &[(f64, f64)]) -> (Option<f64>, Option<f64>) {
+    let (mut tp, mut pos, mut tn, mut neg) = (0usize, 0usize, 0usize, 0usize);
+    for &(p, y) in pairs {
+        if y < 90.0 {
+            pos += 1;
+            tp += usize::from(p < 90.0);
+        } else {
+            neg += 1;
+            tn += usize::from(p >= 90.0);
+        }
+    }
+    (
+        (pos > 0).then(|| tp as f64 / pos as f64),
+        (neg > 0).then(|| tn as f64 / neg as f64),
+    )
+}
+
+fn round4(x: Option<f64>) -> Option<f64> {
+    x.map(|v| (v * 1e4).round() / 1e4)
+}
+
+/// Predictions for one recording's windows: model estimate and baseline (training mean).
+struct Scored<'a> {
+    rec: &'a Recording,
+    windows: &'a [LabelledWindow],
+    spo2: Vec<Option<f64>>,
+    baseline_spo2: f64,
+    baseline_hr: f64,
+}
+
+fn training_set<'a>(
+    recs: impl Iterator<Item = &'a Vec<LabelledWindow>>,
+) -> (Vec<&'a WindowFeatures>, Vec<f64>) {
+    let mut rows = Vec::new();
+    let mut labels = Vec::new();
+    for ws in recs {
+        for w in ws {
+            if let (Some(f), Some(y)) = (w.usable_features(), w.spo2_label) {
+                rows.push(f);
+                labels.push(y);
+            }
+        }
+    }
+    (rows, labels)
+}
+
+fn hr_mean<'a>(recs: impl Iterator<Item = &'a Vec<LabelledWindow>>) -> f64 {
+    let v: Vec<f64> = recs.flatten().filter_map(|w| w.hr_label).collect();
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// Leave-one-subject-out (`model = None`: refit without each subject, both hands) or a fixed
+/// model scored on everything.
+pub fn evaluate(
+    recordings: &[Recording],
+    model: Option<&Spo2Model>,
+    opts: &EvalOptions,
+) -> EvalReport {
+    let labelled: Vec<Vec<LabelledWindow>> =
+        recordings.iter().map(|r| label_windows(r, opts)).collect();
+    let mut subjects: Vec<String> = recordings.iter().map(|r| r.subject.clone()).collect();
+    subjects.sort();
+    subjects.dedup();
+
+    let mut scored: Vec<Scored> = Vec::new();
+    for (i, rec) in recordings.iter().enumerate() {
+        let train_idx: Vec<usize> = match model {
+            Some(_) => (0..recordings.len()).collect(),
+            None => (0..recordings.len())
+                .filter(|&j| recordings[j].subject != rec.subject)
+                .collect(),
+        };
+        let (rows, labels) = training_set(train_idx.iter().map(|&j| &labelled[j]));
+        let baseline_spo2 = labels.iter().sum::<f64>() / labels.len().max(1) as f64;
+        let baseline_hr = hr_mean(train_idx.iter().map(|&j| &labelled[j]));
+        let fitted;
+        let m = match model {
+            Some(m) => Some(m),
+            None => {
+                fitted = fit_model(
+                    "loso-fold",
+                    &rows,
+                    &labels,
+                    &opts.train,
+                    serde_json::Value::Null,
+                );
+                fitted.as_ref()
+            }
+        };
+        let spo2 = labelled[i]
+            .iter()
+            .map(|w| {
+                w.usable_features()
+                    .and_then(|f| m.and_then(|m| m.predict(f)))
+            })
+            .collect();
+        scored.push(Scored {
+            rec,
+            windows: &labelled[i],
+            spo2,
+            baseline_spo2,
+            baseline_hr,
+        });
+    }
+    summarise(&scored, model, subjects, opts)
+}
+
+fn summarise(
+    scored: &[Scored],
+    model: Option<&Spo2Model>,
+    subjects: Vec<String>,
+    opts: &EvalOptions,
+) -> EvalReport {
+    let mut hr_pairs = Vec::new();
+    let mut hr_base = Vec::new();
+    let mut spo2_pairs = Vec::new();
+    let mut spo2_base = Vec::new();
+    let mut windows_total = 0;
+    let mut hr_labelled = 0;
+    let mut cal = (Vec::new(), Vec::new(), Vec::new());
+    let mut per_recording = Vec::new();
+    for s in scored {
+        let mut rec_hr = Vec::new();
+        let mut rec_spo2 = Vec::new();
+        let mut rec_base = Vec::new();
+        let mut labelled = 0;
+        for (w, pred) in s.windows.iter().zip(&s.spo2) {
+            if w.hr_label.is_some() {
+                hr_labelled += 1;
+            }
+            if let (Some(y), Some(hr)) = (
+                w.hr_label,
+                w.detail.heart_rate_bpm().filter(|_| w.detail.usable()),
+            ) {
+                rec_hr.push((hr, y));
+                hr_base.push((s.baseline_hr, y));
+            }
+            let Some(y) = w.spo2_label else { continue };
+            labelled += 1;
+            if let Some(p) = pred {
+                rec_spo2.push((*p, y));
+                rec_base.push((s.baseline_spo2, y));
+            }
+        }
+        windows_total += labelled;
+        // Calibration: offset from the first span's windows, scored on the rest.
+        let t0 = s.windows.first().map_or(0.0, |w| w.detail.start_s);
+        let (early, late): (Vec<_>, Vec<_>) = s
+            .windows
+            .iter()
+            .zip(&s.spo2)
+            .filter_map(|(w, p)| Some((w.detail.start_s, (*p)?, w.spo2_label?)))
+            .partition(|(t, _, _)| *t < t0 + opts.calibration_span_s);
+        if !early.is_empty() && !late.is_empty() {
+            let offset = early.iter().map(|(_, p, y)| y - p).sum::<f64>() / early.len() as f64;
+            let base_offset = early
+                .iter()
+                .map(|(_, _, y)| y - s.baseline_spo2)
+                .sum::<f64>()
+                / early.len() as f64;
+            for (_, p, y) in late {
+                cal.0.push((p, y));
+                cal.1.push(((p + offset).clamp(70.0, 100.0), y));
+                cal.2
+                    .push(((s.baseline_spo2 + base_offset).clamp(70.0, 100.0), y));
+            }
+        }
+        per_recording.push(RecordingScore {
+            subject: s.rec.subject.clone(),
+            hand: s.rec.hand.clone(),
+            windows: labelled,
+            answered: rec_spo2.len(),
+            heart_rate_mae_bpm: round4(mae(&rec_hr)),
+            spo2_mae: round4(mae(&rec_spo2)),
+            spo2_bias: round4(bias(&rec_spo2)),
+            baseline_spo2_mae: round4(mae(&rec_base)),
+        });
+        hr_pairs.extend(rec_hr);
+        spo2_pairs.extend(rec_spo2);
+        spo2_base.extend(rec_base);
+    }
+    let arms_by_band = [(70.0, 80.0), (80.0, 90.0), (90.0, 100.1)]
+        .iter()
+        .map(|&(lo, hi)| {
+            let sel = |pairs: &[(f64, f64)]| -> Vec<(f64, f64)> {
+                pairs
+                    .iter()
+                    .copied()
+                    .filter(|(_, y)| *y >= lo && *y < hi)
+                    .collect()
+            };
+            let model_pairs = sel(&spo2_pairs);
+            BandError {
+                band: format!("{}-{}", lo as u32, hi.min(100.0) as u32),
+                windows: model_pairs.len(),
+                arms: round4(rmse(&model_pairs)),
+                baseline_arms: round4(rmse(&sel(&spo2_base))),
+            }
+        })
+        .collect();
+    let (sens, spec) = sens_spec(&spo2_pairs);
+    let (bsens, bspec) = sens_spec(&spo2_base);
+    EvalReport {
+        mode: if model.is_some() {
+            "fixed_model"
+        } else {
+            "leave_one_subject_out"
+        }
+        .to_string(),
+        model_version: model.map(|m| m.version().to_string()),
+        label_source: opts.label_source.name().to_string(),
+        lag_s: opts.lag_s,
+        window_s: opts.window_s,
+        hop_s: opts.hop_s,
+        subjects,
+        windows_total,
+        heart_rate_windows: hr_pairs.len(),
+        heart_rate_mae_bpm: round4(mae(&hr_pairs)),
+        heart_rate_rmse_bpm: round4(rmse(&hr_pairs)),
+        baseline_heart_rate_mae_bpm: round4(mae(&hr_base)),
+        spo2_windows: spo2_pairs.len(),
+        spo2_mae: round4(mae(&spo2_pairs)),
+        spo2_rmse: round4(rmse(&spo2_pairs)),
+        spo2_bias: round4(bias(&spo2_pairs)),
+        baseline_spo2_mae: round4(mae(&spo2_base)),
+        baseline_spo2_rmse: round4(rmse(&spo2_base)),
+        baseline_spo2_bias: round4(bias(&spo2_base)),
+        arms_by_band,
+        sensitivity_below_90: round4(sens),
+        specificity_below_90: round4(spec),
+        baseline_sensitivity_below_90: round4(bsens),
+        baseline_specificity_below_90: round4(bspec),
+        coverage: round4(Some(spo2_pairs.len() as f64 / windows_total.max(1) as f64))
+            .unwrap_or(0.0),
+        heart_rate_coverage: round4(Some(hr_pairs.len() as f64 / hr_labelled.max(1) as f64))
+            .unwrap_or(0.0),
+        calibration: CalibrationScore {
+            windows: cal.0.len(),
+            spo2_mae_uncalibrated: round4(mae(&cal.0)),
+            spo2_mae_calibrated: round4(mae(&cal.1)),
+            baseline_spo2_mae_calibrated: round4(mae(&cal.2)),
+        },
+        per_recording,
+    }
+}

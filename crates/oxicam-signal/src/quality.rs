@@ -1,0 +1,87 @@
+//! Quality gates: each failure has a stable machine-readable code and one human sentence.
+//! Window-level gates decide which windows count; recording-level gates decide refusals.
+
+use crate::report::QualityReason;
+
+/// Every reason oxicam can give, with its code and sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Gate {
+    /// Scene instead of a fingertip: non-uniform frame, no pulse, colour of a scene.
+    LensNotCovered,
+    /// Every channel saturated (>= 250) or floored (<= 5): nothing in range to measure.
+    ChannelClipped,
+    /// Large movement: jumps in brightness or bursts far above the pulse amplitude.
+    Motion,
+    /// Less than the minimum usable duration after trimming the settling time.
+    TooShort,
+    /// The pulse does not stand out of the noise.
+    LowSnr,
+    /// The pulse rate found is outside 40-200 bpm.
+    HrOutOfRange,
+    /// No finite samples or no timestamps.
+    InvalidTrace,
+    /// The file ended early (only a part was analysed); informational.
+    Truncated,
+    /// Heart rate measured but fewer than two channels in range for SpO2; informational.
+    Spo2Unavailable,
+}
+
+impl Gate {
+    pub fn code(self) -> &'static str {
+        match self {
+            Gate::LensNotCovered => "lens_not_covered",
+            Gate::ChannelClipped => "channel_clipped",
+            Gate::Motion => "motion",
+            Gate::TooShort => "too_short",
+            Gate::LowSnr => "low_snr",
+            Gate::HrOutOfRange => "hr_out_of_range",
+            Gate::InvalidTrace => "invalid_trace",
+            Gate::Truncated => "truncated",
+            Gate::Spo2Unavailable => "spo2_unavailable",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Gate::LensNotCovered => {
+                "The camera does not seem to be covered by a fingertip: cover the rear camera \
+                 and torch completely with one fingertip and hold still."
+            }
+            Gate::ChannelClipped => {
+                "The image is over- or under-exposed in every colour channel, so no pulse can be \
+                 measured: press more lightly or let the exposure settle."
+            }
+            Gate::Motion => {
+                "Movement disturbed the recording: rest your hand on a table and keep the finger \
+                 still."
+            }
+            Gate::TooShort => {
+                "The recording is too short: at least 10 seconds are needed after the first \
+                 seconds, so record 20-60 seconds."
+            }
+            Gate::LowSnr => {
+                "The pulse is too weak or noisy to measure: cover the camera fully, press gently \
+                 and keep still."
+            }
+            Gate::HrOutOfRange => {
+                "The pulse rate found is outside 40-200 beats per minute, which is more likely a \
+                 measurement problem than a real rate."
+            }
+            Gate::InvalidTrace => "The recording holds no usable frames or timestamps.",
+            Gate::Truncated => {
+                "The file ended early; only the part before the damage was analysed."
+            }
+            Gate::Spo2Unavailable => {
+                "SpO2 needs two colour channels in range and this recording has fewer, so only \
+                 the heart rate is given."
+            }
+        }
+    }
+
+    pub fn reason(self) -> QualityReason {
+        QualityReason {
+            code: self.code().to_string(),
+            message: self.message().to_string(),
+        }
+    }
+}
