@@ -84,6 +84,27 @@ def analysis_job_pod_specs(doc: dict) -> list[dict]:
     return specs
 
 
+def drain_budget_s(docs: list[dict], spec: dict) -> float:
+    """preStop pause + the server's drain grace and drain timeout (from its ConfigMap)."""
+    env = {}
+    for container in spec.get("containers", []):
+        for source in container.get("envFrom", []):
+            name = source.get("configMapRef", {}).get("name")
+            for doc in docs:
+                if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == name:
+                    env.update(doc.get("data", {}))
+        env.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
+    pre_stop = max(
+        (c.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
+         for c in spec.get("containers", [])),
+        default=0,
+    )
+    # `oxicam serve` defaults when the ConfigMap does not say.
+    return pre_stop + float(env.get("OXICAM_DRAIN_GRACE_S", 5)) + float(
+        env.get("OXICAM_DRAIN_TIMEOUT_S", 150)
+    )
+
+
 def check_restricted_pod(spec: dict, where: str, server: bool) -> list[str]:
     """The restricted Pod Security Standard, and for servers our probe/lifecycle rules."""
     problems = []
@@ -135,9 +156,15 @@ def check_restricted_pod(spec: dict, where: str, server: bool) -> list[str]:
                 problems.append(f"{name}: livenessProbe must GET /healthz")
             if "preStop" not in container.get("lifecycle", {}):
                 problems.append(f"{name}: preStop pause missing")
-    if server and spec.get("terminationGracePeriodSeconds", 30) < 130:
-        problems.append(f"{where}: terminationGracePeriodSeconds must cover a 120 s analysis")
     return problems
+
+
+def check_grace_period(docs: list[dict], spec: dict, where: str) -> list[str]:
+    needed = drain_budget_s(docs, spec)
+    grace = spec.get("terminationGracePeriodSeconds", 30)
+    if grace < needed:
+        return [f"{where}: terminationGracePeriodSeconds {grace} < preStop + drain {needed:g} s"]
+    return []
 
 
 def check_bluegreen_wiring(docs: list[dict]) -> list[str]:
@@ -207,6 +234,7 @@ def check(paths: list[Path], crd_dir: Path) -> list[str]:
             pod = pod_spec_of(doc)
             if pod is not None:
                 problems += check_restricted_pod(pod, ident, server=True)
+                problems += check_grace_period(docs, pod, ident)
             if doc["kind"] == "AnalysisTemplate":
                 for spec in analysis_job_pod_specs(doc):
                     problems += check_restricted_pod(spec, f"{ident} job", server=False)
