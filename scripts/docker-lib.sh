@@ -11,6 +11,7 @@
 #
 # Nothing here pulls from Docker Hub: the production Dockerfile's public defaults
 # (rust:1.95-bookworm, debian:bookworm-slim) are replaced by the local images via build args.
+# OXICAM_BASE_IMAGES=public (CircleCI, where Docker Hub is reachable) builds on those defaults.
 
 : "${CI_STATE:=$OXICAM_ROOT/target/ci-state}"
 export CI_STATE
@@ -169,7 +170,13 @@ ensure_app_image() {
   local ref sha version
   ref="$(app_image_ref)"
   sha="$(git_sha)"
-  ensure_builder_image >&2
+  local base_args=()
+  if [ "${OXICAM_BASE_IMAGES:-local}" = public ]; then
+    ensure_dockerd >&2
+  else
+    ensure_builder_image >&2
+    base_args=(--build-arg "BUILDER_IMAGE=$(builder_image_ref)" --build-arg "RUNTIME_IMAGE=$OXICAM_BASE_IMAGE")
+  fi
   mkdir -p "$CI_STATE"
   if image_exists "$ref" && [ -z "${OXICAM_REBUILD:-}" ]; then
     echo "$ref" >"$CI_STATE/image-ref"
@@ -182,8 +189,7 @@ ensure_app_image() {
   log "docker build $ref (version $version) from deploy/docker/Dockerfile"
   docker build \
     -f "$OXICAM_ROOT/deploy/docker/Dockerfile" \
-    --build-arg "BUILDER_IMAGE=$(builder_image_ref)" \
-    --build-arg "RUNTIME_IMAGE=$OXICAM_BASE_IMAGE" \
+    "${base_args[@]}" \
     --build-arg "VERSION=$version" \
     --build-arg "GIT_SHA=$sha" \
     --label oxicam.built-by=ci \
