@@ -44,7 +44,7 @@ smoke() {
   local url="$1"
   shift
   docker run --rm --label oxicam.ci=1 --network host --read-only --tmpfs /tmp \
-    --entrypoint oxicam "$image" smoke --url "$url" --wait 30 --timeout 60 "$@"
+    --entrypoint /usr/local/bin/oxicam "$image" smoke --url "$url" --wait 30 --timeout 60 "$@"
 }
 
 start_service blue blue
