@@ -64,7 +64,7 @@ load_start() {
   local name="$1"
   rm -f "$work/$name.stop" "$work/$name.running"
   python3 deploy/bluegreen/loadgen.py --url "http://127.0.0.1:$BG_LB_PORT" --clip "$clip" \
-    --duration 60 --max-requests 6000 --concurrency 4 --run-every 40 --pause 0.005 \
+    --duration 90 --max-requests 9000 --rate 100 --concurrency 4 --run-every 40 \
     --stop-file "$work/$name.stop" --ready-file "$work/$name.running" \
     --json-out "$work/$name.json" >/dev/null &
   load_pid=$!
@@ -80,6 +80,9 @@ load_field() {
 }
 load_assert_clean() {
   local name="$1" failed
+  # The load must have covered the whole phase, not run out before the switch.
+  [ "$(load_field "$name" 's["stopped_by"]')" = stop-file ] ||
+    die "$name: the load generator stopped early ($(load_field "$name" 's["stopped_by"]'))"
   failed="$(load_field "$name" 's["failed"]')"
   if [ "$failed" != 0 ]; then
     load_field "$name" '"\n".join(s["errors"])' >&2

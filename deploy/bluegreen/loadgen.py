@@ -72,11 +72,23 @@ class Stats:
 def worker(args, host, port, body, ctype, stats: Stats, budget, start, stop_at, index):
     conn = None
     n = index
-    while time.monotonic() < stop_at and not (args.stop_file and os.path.exists(args.stop_file)):
+    interval = args.concurrency / args.rate
+    next_at = time.monotonic()
+    while True:
+        if args.stop_file and os.path.exists(args.stop_file):
+            budget["stopped_by"] = "stop-file"
+            return
+        if time.monotonic() >= stop_at:
+            budget["stopped_by"] = "duration"
+            return
         with budget["lock"]:
             if budget["left"] <= 0:
+                budget["stopped_by"] = "request budget"
                 return
             budget["left"] -= 1
+        # Open-loop pacing: each worker sends at most rate/concurrency requests per second.
+        next_at = max(next_at + interval, time.monotonic() - interval)
+        time.sleep(max(0.0, next_at - time.monotonic()))
         n += args.concurrency
         if body is not None and n % args.run_every == 0:
             kind, method, path, payload, headers = "run", "POST", "/run", body, {"Content-Type": ctype}
@@ -110,8 +122,6 @@ def worker(args, host, port, body, ctype, stats: Stats, budget, start, stop_at, 
                 conn.close()
             conn = None
         stats.record(kind, error, t)
-        if args.pause > 0:
-            time.sleep(args.pause)
 
 
 def main() -> int:
@@ -123,7 +133,7 @@ def main() -> int:
     parser.add_argument("--clip", help="video to POST to /run (omit: no /run requests)")
     parser.add_argument("--run-every", type=int, default=25, help="every Nth request is /run")
     parser.add_argument("--version-every", type=int, default=5, help="every Nth is /version")
-    parser.add_argument("--pause", type=float, default=0.01, help="seconds between requests")
+    parser.add_argument("--rate", type=float, default=100.0, help="requests per second, at most")
     parser.add_argument("--timeout", type=float, default=60.0, help="per request, seconds")
     parser.add_argument("--stop-file", help="stop early once this file exists")
     parser.add_argument("--ready-file", help="touched once the workers are running")
@@ -136,7 +146,9 @@ def main() -> int:
         with open(args.clip, "rb") as f:
             body, ctype = multipart(f.read(), os.path.basename(args.clip))
     stats = Stats()
-    budget = {"lock": threading.Lock(), "left": args.max_requests}
+    if args.rate <= 0 or args.concurrency <= 0:
+        sys.exit("loadgen: --rate and --concurrency must be positive")
+    budget = {"lock": threading.Lock(), "left": args.max_requests, "stopped_by": None}
     start = time.monotonic()
     stop_at = start + args.duration
     threads = [
@@ -159,6 +171,7 @@ def main() -> int:
     summary = {
         "url": args.url,
         "elapsed_s": round(elapsed, 2),
+        "stopped_by": budget["stopped_by"],
         "sent": sum(stats.sent.values()),
         "failed": sum(stats.failed.values()),
         "sent_by_kind": dict(stats.sent),
