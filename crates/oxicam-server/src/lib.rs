@@ -1,2 +1,138 @@
 //! oxicam-server: the HTTP service (`POST /run`, `/v1/analyses`, health, metrics) and the
 //! phone web page, built on axum and tokio.
+
+mod analysis;
+pub mod config;
+mod error;
+mod routes;
+mod telemetry;
+mod upload;
+
+pub use config::{Fault, LogFormat, ServerConfig};
+pub use error::{ErrorBody, ErrorDetail};
+pub use routes::{openapi, VersionInfo};
+
+use anyhow::Context;
+use oxicam_signal::Spo2Model;
+use routes::AppState;
+use std::future::{Future, IntoFuture};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Runs the service until SIGTERM or SIGINT, then drains and returns (exit code 0).
+/// Builds its own tokio runtime; for `oxicam serve`.
+pub fn run(config: ServerConfig) -> anyhow::Result<()> {
+    telemetry::init_logging(config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("oxicam-http")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.addr))?;
+        tracing::info!(addr = %listener.local_addr()?, "oxicam listening");
+        serve(listener, config, termination_signal()).await
+    })
+}
+
+/// Serves on `listener` until `shutdown` completes, then drains: readiness turns false at once,
+/// the listener keeps accepting for `drain_grace` (load balancers catch up), then closes, and
+/// in-flight requests finish (bounded by `drain_timeout`).
+pub async fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = Arc::new(build_state(&config)?);
+    let app = routes::router(state.clone());
+
+    let stop_accepting = Arc::new(tokio::sync::Notify::new());
+    let draining = {
+        let state = state.clone();
+        let stop_accepting = stop_accepting.clone();
+        let grace = config.drain_grace;
+        tokio::spawn(async move {
+            shutdown.await;
+            state.ready.store(false, Ordering::SeqCst);
+            tracing::info!(
+                grace_s = grace.as_secs_f64(),
+                "draining: readiness is false"
+            );
+            tokio::time::sleep(grace).await;
+            tracing::info!("draining: no new connections; finishing in-flight requests");
+            stop_accepting.notify_one();
+        })
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown({
+        let stop_accepting = stop_accepting.clone();
+        async move { stop_accepting.notified().await }
+    });
+    let server = server.into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result.context("server failed")?,
+        () = async {
+            let _ = draining.await;
+            tokio::time::sleep(config.drain_timeout).await;
+        } => {
+            tracing::warn!("drain timeout: exiting with requests still in flight");
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn build_state(config: &ServerConfig) -> anyhow::Result<AppState> {
+    let model = match &config.model_path {
+        Some(path) => Spo2Model::from_path(path)
+            .with_context(|| format!("cannot load the model {}", path.display()))?,
+        None => Spo2Model::embedded(),
+    };
+    let tmp_dir = config.tmp_dir.clone().unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&tmp_dir)
+        .with_context(|| format!("cannot create the temp dir {}", tmp_dir.display()))?;
+    let analyzer = analysis::Analyzer::new(
+        model,
+        config.concurrency,
+        config.queue,
+        config.timeout,
+        config.max_duration_s,
+        config.decode_threads,
+    );
+    let version = VersionInfo::new(config, analyzer.model_version());
+    Ok(AppState {
+        analyzer,
+        ready: AtomicBool::new(true),
+        tmp_dir,
+        body_limit: config.body_limit_bytes,
+        upload_idle_timeout: config.upload_idle_timeout,
+        fault: config.fault,
+        version,
+        metrics: telemetry::metrics_handle(),
+    })
+}
+
+/// Completes on the first SIGTERM or SIGINT.
+pub async fn termination_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}

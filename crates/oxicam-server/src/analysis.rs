@@ -1,0 +1,216 @@
+//! Runs analyses off the async runtime: a semaphore bounds decodes, a short queue absorbs bursts,
+//! everything past it is refused with 503; a deadline cancels decodes that take too long.
+
+use crate::error::ApiError;
+use crate::upload::Upload;
+use axum::http::StatusCode;
+use oxicam_signal::{AnalysisOptions, Report, Spo2Model};
+use oxicam_video::{DecodeOptions, VideoError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Seconds a refused client is told to wait before retrying.
+const RETRY_AFTER_S: u64 = 5;
+
+pub struct Analyzer {
+    slots: Arc<Semaphore>,
+    concurrency: usize,
+    queue_capacity: usize,
+    queued: AtomicUsize,
+    running: Arc<AtomicUsize>,
+    model: Arc<Spo2Model>,
+    timeout: Duration,
+    max_duration_s: f64,
+    decode_threads: usize,
+}
+
+/// Undoes a gauge increment when the holder goes away, whatever the path.
+struct GaugeGuard {
+    counter: Arc<AtomicUsize>,
+    gauge: &'static str,
+}
+
+impl GaugeGuard {
+    fn enter(counter: Arc<AtomicUsize>, gauge: &'static str) -> GaugeGuard {
+        let now = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        metrics::gauge!(gauge).set(now as f64);
+        GaugeGuard { counter, gauge }
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        let now = self.counter.fetch_sub(1, Ordering::SeqCst) - 1;
+        metrics::gauge!(self.gauge).set(now as f64);
+    }
+}
+
+/// Asks the decoder to stop when the request is abandoned (client gone, deadline passed).
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Analyzer {
+    pub fn new(
+        model: Spo2Model,
+        concurrency: usize,
+        queue_capacity: usize,
+        timeout: Duration,
+        max_duration_s: f64,
+        decode_threads: usize,
+    ) -> Analyzer {
+        let concurrency = concurrency.max(1);
+        Analyzer {
+            slots: Arc::new(Semaphore::new(concurrency)),
+            concurrency,
+            queue_capacity,
+            queued: AtomicUsize::new(0),
+            running: Arc::new(AtomicUsize::new(0)),
+            model: Arc::new(model),
+            timeout,
+            max_duration_s,
+            decode_threads: decode_threads.max(1),
+        }
+    }
+
+    pub fn model_version(&self) -> String {
+        self.model.version().to_string()
+    }
+
+    /// Refuses before the upload is read when every slot and queue place is already taken,
+    /// so a saturated server does not make clients send 100 MB to learn it is busy.
+    pub fn check_capacity(&self) -> Result<(), ApiError> {
+        let busy = self.running.load(Ordering::SeqCst) + self.queued.load(Ordering::SeqCst);
+        if busy >= self.concurrency + self.queue_capacity {
+            return Err(saturated());
+        }
+        Ok(())
+    }
+
+    /// Decodes and analyses an upload; `Ok` only for a usable report.
+    pub async fn analyze(&self, upload: Upload) -> Result<Report, ApiError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let permit = self.acquire_slot(deadline).await?;
+
+        let cancel = Arc::new(AtomicBool::new(false));
+        let _cancel_on_drop = CancelOnDrop(cancel.clone());
+        let decode = DecodeOptions {
+            threads: self.decode_threads,
+            max_duration_s: Some(self.max_duration_s),
+            cancel: Some(cancel.clone()),
+            ..DecodeOptions::default()
+        };
+        let model = self.model.clone();
+        let running = self.running.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            // The permit and the temporary file live exactly as long as the decode, even when
+            // the request was abandoned: CPU stays bounded and the file is removed afterwards.
+            let _permit: OwnedSemaphorePermit = permit;
+            let _running = GaugeGuard::enter(running, "oxicam_analyses_in_flight");
+            let started = Instant::now();
+            let result = analyze_file(&upload, &decode, &model);
+            drop(upload);
+            metrics::histogram!("oxicam_analysis_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
+            result
+        });
+        match tokio::time::timeout_at(deadline, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join_error)) => {
+                tracing::error!(error = %join_error, "analysis task failed");
+                Err(ApiError::internal("The analysis failed unexpectedly."))
+            }
+            Err(_elapsed) => {
+                cancel.store(true, Ordering::SeqCst);
+                Err(timed_out(self.timeout))
+            }
+        }
+    }
+
+    async fn acquire_slot(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<OwnedSemaphorePermit, ApiError> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        if self.queued.fetch_add(1, Ordering::SeqCst) >= self.queue_capacity {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(saturated());
+        }
+        metrics::gauge!("oxicam_analyses_queued").set(self.queued.load(Ordering::SeqCst) as f64);
+        let waited = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await;
+        let now_queued = self.queued.fetch_sub(1, Ordering::SeqCst) - 1;
+        metrics::gauge!("oxicam_analyses_queued").set(now_queued as f64);
+        match waited {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_closed)) => Err(saturated()),
+            Err(_elapsed) => Err(timed_out(self.timeout)),
+        }
+    }
+}
+
+fn analyze_file(
+    upload: &Upload,
+    decode: &DecodeOptions,
+    model: &Spo2Model,
+) -> Result<Report, ApiError> {
+    let decoded = oxicam_video::extract_trace(upload.file.path(), decode).map_err(video_error)?;
+    let options = AnalysisOptions {
+        reference_spo2: upload.reference_spo2,
+        ..AnalysisOptions::default()
+    };
+    let mut report = oxicam_signal::analyze(&decoded.trace, model, &options);
+    if report.video.is_none() {
+        report.video = Some(decoded.meta);
+    }
+    if report.usable {
+        Ok(report)
+    } else {
+        Err(ApiError::unusable(report))
+    }
+}
+
+fn video_error(err: VideoError) -> ApiError {
+    let code = err.code();
+    if code == "cancelled" {
+        return ApiError::busy(code, "The analysis was cancelled.", RETRY_AFTER_S);
+    }
+    if !err.is_client_error() {
+        tracing::error!(error = %err, code, "decoder failed on the server side");
+        return ApiError::internal("The server could not read the upload.");
+    }
+    let status = if code == "too_long" {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    };
+    ApiError::new(status, code, err.to_string())
+}
+
+fn saturated() -> ApiError {
+    metrics::counter!("oxicam_analyses_rejected_total", "reason" => "saturated").increment(1);
+    ApiError::busy(
+        "busy",
+        "The server is busy with other analyses; retry shortly.",
+        RETRY_AFTER_S,
+    )
+}
+
+fn timed_out(limit: Duration) -> ApiError {
+    metrics::counter!("oxicam_analyses_rejected_total", "reason" => "timeout").increment(1);
+    ApiError::busy(
+        "timeout",
+        format!(
+            "The analysis did not finish within {} s; retry later or send a shorter video.",
+            limit.as_secs()
+        ),
+        RETRY_AFTER_S,
+    )
+}

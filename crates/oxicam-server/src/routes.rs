@@ -1,0 +1,301 @@
+//! The HTTP routes: analyses (`/run`, `/v1/analyses`), health, version, metrics, OpenAPI and
+//! the web page, assembled into one axum router with limits, request ids and logging.
+
+use crate::analysis::Analyzer;
+use crate::config::{Fault, ServerConfig};
+use crate::error::{ApiError, ErrorBody};
+use crate::telemetry::{self, REQUEST_ID_HEADER};
+use crate::upload::{self, Limits};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{middleware, Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use oxicam_signal::Report;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::{OpenApi, ToSchema};
+
+const INDEX_HTML: &str = include_str!("../static/index.html");
+
+pub struct AppState {
+    pub analyzer: Analyzer,
+    pub ready: AtomicBool,
+    pub tmp_dir: PathBuf,
+    pub body_limit: u64,
+    pub upload_idle_timeout: std::time::Duration,
+    pub fault: Fault,
+    pub version: VersionInfo,
+    pub metrics: PrometheusHandle,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VersionInfo {
+    pub version: String,
+    pub git_sha: String,
+    pub model_version: String,
+    /// Blue/green colour of this deployment (`OXICAM_COLOR`), null when unset.
+    pub color: Option<String>,
+}
+
+impl VersionInfo {
+    pub fn new(config: &ServerConfig, model_version: String) -> VersionInfo {
+        let git_sha = config
+            .git_sha
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| env!("OXICAM_BUILD_GIT_SHA").to_string());
+        VersionInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            git_sha,
+            model_version,
+            color: config.color.clone().filter(|c| !c.is_empty()),
+        }
+    }
+}
+
+/// Multipart form of `POST /run`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct RunForm {
+    /// The fingertip video (MP4, MOV, WebM, MKV...).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// Multipart form of `POST /v1/analyses`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct AnalysisForm {
+    /// The fingertip video (MP4, MOV, WebM, MKV...).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// SpO2 (%) read on a reference oximeter at the time of recording, for calibration.
+    reference_spo2: Option<f64>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "oxicam",
+        description = "Heart rate and an SpO2 screening estimate from a fingertip video. \
+                       Not a medical device."
+    ),
+    paths(
+        run,
+        create_analysis,
+        healthz,
+        readyz,
+        version,
+        metrics_text,
+        openapi_json,
+        index
+    ),
+    components(schemas(ErrorBody, VersionInfo, RunForm, AnalysisForm))
+)]
+struct ApiDoc;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let body_limit = usize::try_from(state.body_limit).unwrap_or(usize::MAX);
+    let uploads = Router::new()
+        .route("/run", post(run))
+        .route("/v1/analyses", post(create_analysis))
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::map_response_with_state(
+                    state.body_limit,
+                    json_payload_too_large,
+                ))
+                .layer(DefaultBodyLimit::disable())
+                .layer(RequestBodyLimitLayer::new(body_limit)),
+        );
+    Router::new()
+        .route("/", get(index))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/version", get(version))
+        .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(openapi_json))
+        .merge(uploads)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(telemetry::observe))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(
+                    |request: &axum::http::Request<_>| {
+                        let id = request
+                            .headers()
+                            .get(&REQUEST_ID_HEADER)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!("request", request_id = %id)
+                    },
+                ))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER)),
+        )
+        .with_state(state)
+}
+
+/// Analyse a video (the original contract: `curl -F file=@finger.mp4 HOST/run`).
+#[utoipa::path(post, path = "/run",
+    request_body(content = RunForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The analysis report (same JSON as `oxicam analyze --json`)", body = Object),
+        (status = 400, description = "No `file` field, empty file or malformed multipart", body = ErrorBody),
+        (status = 413, description = "Upload or video duration over the limit", body = ErrorBody),
+        (status = 415, description = "Not a video oxicam can decode", body = ErrorBody),
+        (status = 422, description = "A video, but unusable: `reasons` and `report` say why", body = ErrorBody),
+        (status = 503, description = "Busy or too slow; see Retry-After", body = ErrorBody),
+    ))]
+async fn run(
+    State(state): State<Arc<AppState>>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Json<Report>, ApiError> {
+    analyze_upload(&state, multipart, false).await
+}
+
+/// Analyse a video, optionally with a reference SpO2 reading for per-user calibration.
+#[utoipa::path(post, path = "/v1/analyses",
+    request_body(content = AnalysisForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The analysis report (same JSON as `oxicam analyze --json`)", body = Object),
+        (status = 400, description = "No `file` field, empty file, bad `reference_spo2` or malformed multipart", body = ErrorBody),
+        (status = 413, description = "Upload or video duration over the limit", body = ErrorBody),
+        (status = 415, description = "Not a video oxicam can decode", body = ErrorBody),
+        (status = 422, description = "A video, but unusable: `reasons` and `report` say why", body = ErrorBody),
+        (status = 503, description = "Busy or too slow; see Retry-After", body = ErrorBody),
+    ))]
+async fn create_analysis(
+    State(state): State<Arc<AppState>>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Json<Report>, ApiError> {
+    analyze_upload(&state, multipart, true).await
+}
+
+async fn analyze_upload(
+    state: &AppState,
+    multipart: Result<Multipart, MultipartRejection>,
+    takes_reference_spo2: bool,
+) -> Result<Json<Report>, ApiError> {
+    state.analyzer.check_capacity()?;
+    let limits = Limits {
+        body_bytes: state.body_limit,
+        idle: state.upload_idle_timeout,
+        reference_spo2: takes_reference_spo2,
+    };
+    let upload = upload::receive(multipart, &state.tmp_dir, limits).await?;
+    if state.fault == Fault::BadRun && !takes_reference_spo2 {
+        drop(upload);
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "fault_injected",
+            "OXICAM_FAULT=bad-run is set: this build answers /run wrongly on purpose.",
+        ));
+    }
+    state.analyzer.analyze(upload).await.map(Json)
+}
+
+/// Rewrites the plain-text 413 of the body limit layer into the JSON error shape.
+async fn json_payload_too_large<B>(State(limit): State<u64>, response: Response<B>) -> Response
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        let mut replaced = ApiError::too_large(limit).into_response();
+        // The rest of the body is not read: tell the client this connection is finished.
+        replaced
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return replaced;
+    }
+    response.map(axum::body::Body::new)
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Alive")))]
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Readiness: model loaded and not draining (false at once on SIGTERM).
+#[utoipa::path(get, path = "/readyz", responses(
+    (status = 200, description = "Ready for traffic"),
+    (status = 503, description = "Draining; send no new traffic")))]
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.ready.load(Ordering::SeqCst) {
+        Json(serde_json::json!({ "ready": true })).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "ready": false, "reason": "draining" })),
+        )
+            .into_response()
+    }
+}
+
+/// Build and deployment identity, used by blue/green switching.
+#[utoipa::path(get, path = "/version", responses((status = 200, body = VersionInfo)))]
+async fn version(State(state): State<Arc<AppState>>) -> Json<VersionInfo> {
+    Json(state.version.clone())
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    state.metrics.run_upkeep();
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document")))]
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi())
+}
+
+/// The web page: record with the phone camera or pick a file, then see the result.
+#[utoipa::path(get, path = "/", responses((status = 200, description = "HTML page", content_type = "text/html")))]
+async fn index() -> Response {
+    (
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
+        Html(INDEX_HTML),
+    )
+        .into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such route.")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This route does not accept that method.",
+    )
+}

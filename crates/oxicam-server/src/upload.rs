@@ -1,0 +1,183 @@
+//! Receives a multipart upload: streams the `file` field to a temporary file (never whole into
+//! memory) and reads the small form fields; the temporary file is deleted when dropped.
+
+use crate::error::ApiError;
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::Multipart;
+use axum::http::StatusCode;
+use std::path::Path;
+use std::time::Duration;
+use tempfile::NamedTempFile;
+use tokio::io::AsyncWriteExt;
+
+/// Longest accepted text field (e.g. `reference_spo2`).
+const MAX_TEXT_FIELD_BYTES: usize = 64;
+
+/// A received upload. Dropping it removes the temporary file, on every path: success, error,
+/// panic in the decoder, or the client going away mid-upload (the handler future is dropped).
+#[derive(Debug)]
+pub struct Upload {
+    pub file: NamedTempFile,
+    pub reference_spo2: Option<f64>,
+}
+
+/// Limits and accepted fields of one upload.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub body_bytes: u64,
+    pub idle: Duration,
+    /// Whether the route takes `reference_spo2` besides `file`.
+    pub reference_spo2: bool,
+}
+
+pub async fn receive(
+    multipart: Result<Multipart, MultipartRejection>,
+    tmp_dir: &Path,
+    limits: Limits,
+) -> Result<Upload, ApiError> {
+    let mut multipart = multipart.map_err(|rejection| {
+        ApiError::bad_request(
+            "not_multipart",
+            format!(
+                "Expected a multipart/form-data upload with the video in field `file` ({}).",
+                rejection.body_text()
+            ),
+        )
+    })?;
+    let mut upload: Option<(NamedTempFile, u64)> = None;
+    let mut reference_spo2 = None;
+    while let Some(field) = idle_guard(limits.idle, multipart.next_field())
+        .await?
+        .map_err(|e| multipart_error(e, limits.body_bytes))?
+    {
+        match field.name() {
+            Some("file") => {
+                if upload.is_some() {
+                    return Err(ApiError::bad_request(
+                        "multiple_files",
+                        "Send exactly one video in field `file`.",
+                    ));
+                }
+                upload = Some(spool(field, tmp_dir, limits).await?);
+            }
+            Some("reference_spo2") if limits.reference_spo2 => {
+                reference_spo2 = Some(parse_reference_spo2(field, limits).await?);
+            }
+            _ => drain(field, limits).await?,
+        }
+    }
+    let Some((file, bytes)) = upload else {
+        return Err(ApiError::bad_request(
+            "missing_file",
+            "No field named `file` in the upload; send the video as multipart field `file`.",
+        ));
+    };
+    if bytes == 0 {
+        return Err(ApiError::bad_request(
+            "empty_file",
+            "The uploaded file is empty.",
+        ));
+    }
+    Ok(Upload {
+        file,
+        reference_spo2,
+    })
+}
+
+fn multipart_error(err: MultipartError, body_limit: u64) -> ApiError {
+    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::too_large(body_limit)
+    } else {
+        ApiError::bad_request(
+            "malformed_multipart",
+            format!("The multipart upload is malformed: {}.", err.body_text()),
+        )
+    }
+}
+
+/// Fails with 408 when the client sends nothing for `idle` (a stalled or trickling upload
+/// must not hold a connection and a temporary file forever).
+async fn idle_guard<T>(
+    idle: Duration,
+    step: impl std::future::Future<Output = T>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(idle, step).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "upload_stalled",
+            format!(
+                "The upload stalled: nothing was received for {} s.",
+                idle.as_secs_f64()
+            ),
+        )
+    })
+}
+
+async fn next_chunk(
+    field: &mut Field<'_>,
+    limits: Limits,
+) -> Result<Option<bytes::Bytes>, ApiError> {
+    idle_guard(limits.idle, field.chunk())
+        .await?
+        .map_err(|e| multipart_error(e, limits.body_bytes))
+}
+
+async fn spool(
+    mut field: Field<'_>,
+    tmp_dir: &Path,
+    limits: Limits,
+) -> Result<(NamedTempFile, u64), ApiError> {
+    let file = tempfile::Builder::new()
+        .prefix("oxicam-upload-")
+        .tempfile_in(tmp_dir)
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot create a temporary file");
+            ApiError::internal("The server cannot store the upload right now.")
+        })?;
+    let std_file = file.as_file().try_clone().map_err(|e| {
+        tracing::error!(error = %e, "cannot open the temporary file");
+        ApiError::internal("The server cannot store the upload right now.")
+    })?;
+    let mut out = tokio::fs::File::from_std(std_file);
+    let mut bytes = 0u64;
+    while let Some(chunk) = next_chunk(&mut field, limits).await? {
+        bytes += chunk.len() as u64;
+        metrics::counter!("oxicam_upload_bytes_total").increment(chunk.len() as u64);
+        out.write_all(&chunk).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot write the temporary file");
+            ApiError::internal("The server cannot store the upload right now.")
+        })?;
+    }
+    out.flush().await.map_err(|e| {
+        tracing::error!(error = %e, "cannot flush the temporary file");
+        ApiError::internal("The server cannot store the upload right now.")
+    })?;
+    Ok((file, bytes))
+}
+
+async fn parse_reference_spo2(mut field: Field<'_>, limits: Limits) -> Result<f64, ApiError> {
+    let mut text = Vec::new();
+    while let Some(chunk) = next_chunk(&mut field, limits).await? {
+        text.extend_from_slice(&chunk);
+        if text.len() > MAX_TEXT_FIELD_BYTES {
+            break;
+        }
+    }
+    let value = std::str::from_utf8(&text)
+        .ok()
+        .filter(|_| text.len() <= MAX_TEXT_FIELD_BYTES)
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && (50.0..=100.0).contains(v));
+    value.ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_reference_spo2",
+            "Field `reference_spo2` must be a number between 50 and 100 (percent).",
+        )
+    })
+}
+
+/// Reads an unknown field to its end so the next one can be parsed; keeps nothing.
+async fn drain(mut field: Field<'_>, limits: Limits) -> Result<(), ApiError> {
+    while next_chunk(&mut field, limits).await?.is_some() {}
+    Ok(())
+}

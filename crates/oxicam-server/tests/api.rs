@@ -1,0 +1,709 @@
+//! End-to-end tests of the HTTP API against a real server on a loopback port, with real FFmpeg
+//! decoding of clips rendered from a real trace and a corpus of bad inputs with expected codes.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seed_curl_call_on_run_returns_the_known_heart_rate() {
+    let server = TestServer::start(|_| {}).await;
+    let response = post_file(&server.url("/run"), &good_clip()).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-request-id"));
+    let report: serde_json::Value = response.json().await.unwrap();
+    let heart_rate = report["heart_rate_bpm"].as_f64().expect("a heart rate");
+    let truth = oxicam_video::synth::EMBEDDED_TRACE_HEART_RATE_BPM;
+    assert!(
+        (heart_rate - truth).abs() <= 5.0,
+        "heart rate {heart_rate} vs reference {truth}"
+    );
+    assert_eq!(report["usable"], true);
+    assert!(report["notice"]
+        .as_str()
+        .unwrap()
+        .contains("not a medical device"));
+    assert_eq!(report["video"]["codec"], "h264");
+    assert!(!report["windows"].as_array().unwrap().is_empty());
+    assert!(server.leftovers().is_empty());
+
+    let bytes = metric(&server, "oxicam_upload_bytes_total").await.unwrap();
+    assert!(bytes >= std::fs::metadata(good_clip()).unwrap().len() as f64);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn v1_analyses_takes_a_reference_spo2_and_validates_it() {
+    let server = TestServer::start(|_| {}).await;
+    let bytes = std::fs::read(good_clip()).unwrap();
+    let form = |reference: &str| {
+        reqwest::multipart::Form::new()
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes.clone()).file_name("clip.mp4"),
+            )
+            .text("reference_spo2", reference.to_string())
+    };
+    let client = reqwest::Client::new();
+    let ok = client
+        .post(server.url("/v1/analyses"))
+        .multipart(form("97"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let report: serde_json::Value = ok.json().await.unwrap();
+    assert!(report["heart_rate_bpm"].as_f64().is_some());
+    assert_eq!(report["calibration"]["reference_spo2"], 97.0);
+
+    for bad in ["abc", "150", "", "NaN"] {
+        let refused = client
+            .post(server.url("/v1/analyses"))
+            .multipart(form(bad))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400, "reference_spo2={bad:?}");
+        let body: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_reference_spo2");
+    }
+    server.assert_tmp_empty_soon().await;
+    server.stop().await;
+}
+
+struct Case {
+    name: &'static str,
+    request: Vec<u8>,
+    status: u16,
+    /// Accepted `error.code` values (more than one where two decoder verdicts are both right).
+    codes: &'static [&'static str],
+}
+
+fn file_case(
+    name: &'static str,
+    bytes: &[u8],
+    status: u16,
+    codes: &'static [&'static str],
+) -> Case {
+    let body = multipart_body(&[(
+        "file",
+        Some("upload.bin"),
+        "application/octet-stream",
+        bytes,
+    )]);
+    Case {
+        name,
+        request: post_request("/run", Some(&multipart_type()), &body),
+        status,
+        codes,
+    }
+}
+
+fn fixture_bytes(path: std::path::PathBuf) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+const CORPUS_BODY_LIMIT: u64 = 4 * 1024 * 1024;
+const CORPUS_MAX_DURATION_S: f64 = 35.0;
+
+fn corpus() -> Vec<Case> {
+    let red = "color=c=0xB41E1E:s=160x120:r=30";
+    let good = fixture_bytes(good_clip());
+    let moov_at_end = fixture_bytes(ffmpeg(
+        "moov_end.mp4",
+        &[
+            "-i",
+            good_clip().to_str().unwrap(),
+            "-c",
+            "copy",
+            "-f",
+            "mp4",
+        ],
+    ));
+    let png = fixture_bytes(ffmpeg(
+        "still.png",
+        &["-f", "lavfi", "-i", "testsrc=s=64x64", "-frames:v", "1"],
+    ));
+    let jpeg = fixture_bytes(ffmpeg(
+        "still.jpg",
+        &["-f", "lavfi", "-i", "testsrc=s=64x64", "-frames:v", "1"],
+    ));
+    let audio = fixture_bytes(ffmpeg(
+        "audio.m4a",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=3",
+            "-c:a",
+            "aac",
+        ],
+    ));
+    let one_frame = fixture_bytes(ffmpeg(
+        "one_frame.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            red,
+            "-frames:v",
+            "1",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    ));
+    let mpeg4 = fixture_bytes(ffmpeg(
+        "mpeg4.mp4",
+        &["-f", "lavfi", "-i", red, "-t", "3", "-c:v", "mpeg4"],
+    ));
+    let scene = fixture_bytes(ffmpeg(
+        "scene.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=s=160x120:r=30",
+            "-t",
+            "25",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    ));
+    let dark = fixture_bytes(ffmpeg(
+        "dark.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:s=160x120:r=30",
+            "-t",
+            "25",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    ));
+    let long = fixture_bytes(ffmpeg(
+        "long.mp4",
+        &[
+            "-f", "lavfi", "-i", red, "-t", "40", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+        ],
+    ));
+    let garbage: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let multipart = multipart_type();
+
+    let mut cases = vec![
+        Case {
+            name: "empty body",
+            request: post_request("/run", Some(&multipart), b""),
+            status: 400,
+            codes: &["malformed_multipart", "missing_file"],
+        },
+        Case {
+            name: "no content type",
+            request: post_request("/run", None, &good[..1000]),
+            status: 400,
+            codes: &["not_multipart"],
+        },
+        Case {
+            name: "raw video body, not multipart",
+            request: post_request("/run", Some("video/mp4"), &good),
+            status: 400,
+            codes: &["not_multipart"],
+        },
+        Case {
+            name: "json body",
+            request: post_request("/run", Some("application/json"), br#"{"file":"x"}"#),
+            status: 400,
+            codes: &["not_multipart"],
+        },
+        Case {
+            name: "multipart without a boundary parameter",
+            request: post_request("/run", Some("multipart/form-data"), &good[..1000]),
+            status: 400,
+            codes: &["not_multipart"],
+        },
+        Case {
+            name: "bogus boundary",
+            request: post_request(
+                "/run",
+                Some("multipart/form-data; boundary=not-the-one-used"),
+                &multipart_body(&[("file", Some("a.mp4"), "video/mp4", &good)]),
+            ),
+            status: 400,
+            codes: &["malformed_multipart", "missing_file"],
+        },
+        Case {
+            name: "multipart cut before the closing boundary",
+            request: {
+                let body = multipart_body(&[("file", Some("a.mp4"), "video/mp4", &good)]);
+                post_request("/run", Some(&multipart), &body[..body.len() / 2])
+            },
+            status: 400,
+            codes: &["malformed_multipart"],
+        },
+        Case {
+            name: "wrong field name",
+            request: post_request(
+                "/run",
+                Some(&multipart),
+                &multipart_body(&[("video", Some("a.mp4"), "video/mp4", &good)]),
+            ),
+            status: 400,
+            codes: &["missing_file"],
+        },
+        Case {
+            name: "text field only",
+            request: post_request(
+                "/run",
+                Some(&multipart),
+                &multipart_body(&[("comment", None, "text/plain", b"hello")]),
+            ),
+            status: 400,
+            codes: &["missing_file"],
+        },
+        Case {
+            name: "two files",
+            request: post_request(
+                "/run",
+                Some(&multipart),
+                &multipart_body(&[
+                    ("file", Some("a.mp4"), "video/mp4", &good[..100_000]),
+                    ("file", Some("b.mp4"), "video/mp4", &good[..100_000]),
+                ]),
+            ),
+            status: 400,
+            codes: &["multiple_files"],
+        },
+        file_case("empty file", b"", 400, &["empty_file"]),
+        file_case(
+            "text file",
+            b"heart rate please\nthis is not a video at all\n",
+            415,
+            &["not_a_video"],
+        ),
+        file_case("random bytes", &garbage, 415, &["not_a_video"]),
+        file_case("PNG image", &png, 415, &["still_image", "not_a_video"]),
+        file_case("JPEG image", &jpeg, 415, &["still_image", "not_a_video"]),
+        file_case("audio only", &audio, 415, &["no_video_stream"]),
+        file_case(
+            "truncated MP4 (index at the end, cut in half)",
+            &moov_at_end[..moov_at_end.len() / 2],
+            415,
+            &["truncated", "not_a_video", "no_decodable_frames"],
+        ),
+        file_case(
+            "MP4 header only",
+            &moov_at_end[..64],
+            415,
+            &["truncated", "not_a_video"],
+        ),
+        // Decodes (one frame) but holds nothing to measure: refused with reasons.
+        file_case("one-frame video", &one_frame, 422, &[]),
+        file_case(
+            "unsupported codec (MPEG-4 part 2)",
+            &mpeg4,
+            415,
+            &["unsupported_codec"],
+        ),
+        file_case("video longer than the limit", &long, 413, &["too_long"]),
+        Case {
+            name: "declared body over the limit",
+            request: {
+                let mut r = format!(
+                    "POST /run HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+                     Content-Type: {multipart}\r\nContent-Length: {}\r\n\r\n",
+                    CORPUS_BODY_LIMIT * 4
+                )
+                .into_bytes();
+                r.extend_from_slice(&good[..1000]);
+                r
+            },
+            status: 413,
+            codes: &["body_too_large"],
+        },
+        Case {
+            name: "GET on an upload route",
+            request: b"GET /run HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".to_vec(),
+            status: 405,
+            codes: &["method_not_allowed"],
+        },
+    ];
+    // A video, but not a fingertip recording: decodes fine, must be refused with reasons.
+    for (name, bytes) in [
+        ("camera not covered (test pattern)", scene),
+        ("dark (no torch)", dark),
+    ] {
+        cases.push(file_case(name, &bytes, 422, &[]));
+    }
+    cases
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_inputs_get_the_right_4xx_and_leave_nothing_behind() {
+    let server = TestServer::start(|c| {
+        c.body_limit_bytes = CORPUS_BODY_LIMIT;
+        c.max_duration_s = CORPUS_MAX_DURATION_S;
+    })
+    .await;
+    let cases = corpus();
+    assert!(cases.len() >= 20, "corpus has {} cases", cases.len());
+    let mut failures = Vec::new();
+    for case in &cases {
+        let response = raw_exchange(server.addr, &case.request).await;
+        let body = response.json();
+        let code = body["error"]["code"]
+            .as_str()
+            .unwrap_or("<none>")
+            .to_string();
+        let message_ok = body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.len() > 10);
+        let code_ok = if case.status == 422 {
+            !body["error"]["reasons"]
+                .as_array()
+                .is_none_or(|r| r.is_empty())
+                && body["error"]["report"]["usable"] == false
+        } else {
+            case.codes.contains(&code.as_str())
+        };
+        if response.status != case.status || !code_ok || !message_ok {
+            failures.push(format!(
+                "{}: got {} {} (want {} {:?}): {}",
+                case.name, response.status, code, case.status, case.codes, response.body
+            ));
+        }
+        if !server.leftovers().is_empty() {
+            failures.push(format!("{}: left {:?}", case.name, server.leftovers()));
+            server.assert_tmp_empty_soon().await;
+        }
+    }
+    assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
+    // The server is still healthy and says where the refusals went.
+    assert_eq!(
+        reqwest::get(server.url("/healthz")).await.unwrap().status(),
+        200
+    );
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"route="/run",status="415""#),
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn oversize_is_refused_as_soon_as_the_limit_is_crossed() {
+    let server = TestServer::start(|c| c.body_limit_bytes = 1024 * 1024).await;
+
+    // Declared size over the limit: 413 before a byte of body is sent.
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /run HTTP/1.1\r\nHost: x\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
+        multipart_type(),
+        500 * 1024 * 1024
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let response = read_response(&mut stream).await;
+    assert_eq!(response.status, 413);
+    assert_eq!(response.json()["error"]["code"], "body_too_large");
+
+    // Chunked upload with no declared size: 413 once the stream passes the limit, long
+    // before the client is done sending.
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /run HTTP/1.1\r\nHost: x\r\nContent-Type: {}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        multipart_type()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let part_head = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n\r\n"
+    );
+    let mut sent = 0usize;
+    let chunk = vec![0x42u8; 64 * 1024];
+    let mut payloads = vec![part_head.into_bytes()];
+    payloads.extend(std::iter::repeat_n(chunk, 200)); // 12.5 MB offered, limit 1 MB
+    for payload in payloads {
+        let framed = [
+            format!("{:x}\r\n", payload.len()).as_bytes(),
+            &payload,
+            b"\r\n",
+        ]
+        .concat();
+        if stream.write_all(&framed).await.is_err() {
+            break;
+        }
+        sent += payload.len();
+        if sent > 4 * 1024 * 1024 {
+            break;
+        }
+    }
+    let response = read_response(&mut stream).await;
+    assert_eq!(response.status, 413, "{}", response.body);
+    assert_eq!(response.json()["error"]["code"], "body_too_large");
+    server.assert_tmp_empty_soon().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cut_off_and_stalled_uploads_leave_no_temp_files() {
+    let server = TestServer::start(|c| c.upload_idle_timeout = Duration::from_millis(700)).await;
+    let good = std::fs::read(good_clip()).unwrap();
+    let body = multipart_body(&[("file", Some("a.mp4"), "video/mp4", &good)]);
+    let request = post_request("/run", Some(&multipart_type()), &body);
+    let half = request.len() / 2;
+
+    // Client goes away mid-upload: the half-written temp file must go.
+    {
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        stream.write_all(&request[..half]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            server.leftovers().len(),
+            1,
+            "upload is spooled to the temp dir"
+        );
+    }
+    server.assert_tmp_empty_soon().await;
+
+    // Client stalls mid-upload: cut off with 408, temp file removed.
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(&request[..half]).await.unwrap();
+    let response = read_response(&mut stream).await;
+    assert_eq!(response.status, 408);
+    assert_eq!(response.json()["error"]["code"], "upload_stalled");
+    server.assert_tmp_empty_soon().await;
+
+    // Client goes away while its video is being decoded: removed once the decode stops.
+    {
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        stream.write_all(&request).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    server.assert_tmp_empty_soon().await;
+    assert_eq!(
+        reqwest::get(server.url("/healthz")).await.unwrap().status(),
+        200
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn saturation_answers_503_with_retry_after() {
+    let server = TestServer::start(|c| {
+        c.concurrency = 1;
+        c.queue = 0;
+    })
+    .await;
+    let big = std::fs::read(synth_clip("big.mp4", 39.0, 320, 240)).unwrap();
+    let body = multipart_body(&[("file", Some("big.mp4"), "video/mp4", &big)]);
+    let first_request = post_request("/run", Some(&multipart_type()), &body);
+    let probe = multipart_body(&[("probe", None, "text/plain", b"no file field")]);
+    let probe = post_request("/run", Some(&multipart_type()), &probe);
+
+    // The first upload holds the only slot while it decodes; a request during that time is
+    // refused at once (before its body is read). Probes carry no `file`, so they never take
+    // the slot themselves: when the server is free they get their own 400.
+    let mut first = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    first.write_all(&first_request).await.unwrap();
+    let mut busy = None;
+    for _ in 0..400 {
+        let response = raw_exchange(server.addr, &probe).await;
+        if response.status == 503 {
+            busy = Some(response);
+            break;
+        }
+        assert_eq!(response.status, 400, "{}", response.body);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let busy = busy.expect("a request got 503 while the only slot was taken");
+    let retry: u64 = busy
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    assert_eq!(busy.json()["error"]["code"], "busy");
+
+    let first = read_response(&mut first).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    // With the slot free again a normal request succeeds.
+    assert_eq!(
+        post_file(&server.url("/run"), &good_clip()).await.status(),
+        200
+    );
+    server.assert_tmp_empty_soon().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_analysis_over_the_time_limit_is_cancelled_with_503() {
+    let server = TestServer::start(|c| c.timeout = Duration::from_millis(30)).await;
+    let big = synth_clip("big.mp4", 39.0, 320, 240);
+    let response = post_file(&server.url("/run"), &big).await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "timeout");
+    // The cancelled decode stops and its file goes.
+    server.assert_tmp_empty_soon().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn service_endpoints_answer() {
+    let server = TestServer::start(|c| {
+        c.color = Some("green".into());
+        c.git_sha = Some("0123abc".into());
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let health = client.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = client.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let version: serde_json::Value = client
+        .get(server.url("/version"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(version["color"], "green");
+    assert_eq!(version["git_sha"], "0123abc");
+    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+    assert!(!version["model_version"].as_str().unwrap().is_empty());
+
+    let echoed = client
+        .get(server.url("/healthz"))
+        .header("x-request-id", "test-id-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "test-id-42");
+
+    let openapi: serde_json::Value = client
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/run",
+        "/v1/analyses",
+        "/healthz",
+        "/readyz",
+        "/version",
+        "/metrics",
+    ] {
+        assert!(openapi["paths"][path].is_object(), "openapi lacks {path}");
+    }
+    let page = client.get(server.url("/")).send().await.unwrap();
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Not a medical device"));
+    assert!(html.contains("/v1/analyses"));
+
+    let missing = client.get(server.url("/nope")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+
+    let metrics = client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "oxicam_http_requests_total",
+        "oxicam_analyses_in_flight",
+        "oxicam_analyses_queued",
+        "oxicam_upload_bytes_total",
+    ] {
+        assert!(metrics.contains(name), "metrics lack {name}:\n{metrics}");
+    }
+    assert!(
+        metrics.contains(r#"route="/healthz",status="200""#),
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fault_bad_run_breaks_run_on_purpose() {
+    let server = TestServer::start(|c| c.fault = oxicam_server::Fault::BadRun).await;
+    let response = post_file(&server.url("/run"), &good_clip()).await;
+    assert_eq!(response.status(), 500);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body.get("heart_rate_bpm").is_none());
+    assert_eq!(body["error"]["code"], "fault_injected");
+    server.assert_tmp_empty_soon().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn drain_turns_readiness_off_and_finishes_in_flight_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let config = oxicam_server::ServerConfig {
+        tmp_dir: Some(tmp.path().to_path_buf()),
+        drain_grace: Duration::from_millis(1500),
+        ..Default::default()
+    };
+    let server = tokio::spawn(oxicam_server::serve(listener, config, async move {
+        let _ = rx.await;
+    }));
+    let good = std::fs::read(good_clip()).unwrap();
+    let body = multipart_body(&[("file", Some("a.mp4"), "video/mp4", &good)]);
+    let request = post_request("/run", Some(&multipart_type()), &body);
+    let half = request.len() / 2;
+    let mut in_flight = tokio::net::TcpStream::connect(addr).await.unwrap();
+    in_flight.write_all(&request[..half]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    tx.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ready = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503, "readiness is false at once");
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "new connections are refused after the grace period"
+    );
+    in_flight.write_all(&request[half..]).await.unwrap();
+    let response = read_response(&mut in_flight).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert!(response.json()["heart_rate_bpm"].as_f64().is_some());
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("server returns after draining")
+        .unwrap()
+        .unwrap();
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
