@@ -1,0 +1,272 @@
+//! Process-level tests of `oxicam serve`: the built binary on a loopback port, driven over raw
+//! HTTP: SIGTERM drain with an upload in flight, JSON request logs, environment settings.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+struct Served {
+    child: Child,
+    addr: SocketAddr,
+    logs: Arc<Mutex<Vec<String>>>,
+    tmp_dir: PathBuf,
+}
+
+impl Served {
+    fn start(args: &[&str], envs: &[(&str, &str)]) -> Served {
+        let tmp_dir = scratch_dir("uploads");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_oxicam"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--tmp-dir"])
+            .arg(&tmp_dir)
+            .args(args)
+            .env_remove("OXICAM_FAULT")
+            .env_remove("OXICAM_COLOR")
+            .env_remove("OXICAM_GIT_SHA")
+            .envs(envs.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("oxicam starts");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if json["message"] == "oxicam listening" {
+                        let _ = tx.send(json["addr"].as_str().unwrap_or("").to_string());
+                    }
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("oxicam logs its listening address")
+            .parse()
+            .unwrap();
+        Served {
+            child,
+            addr,
+            logs,
+            tmp_dir,
+        }
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(started.elapsed() < limit, "oxicam did not exit within {limit:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn log_lines(&self) -> Vec<serde_json::Value> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("log line not JSON ({e}): {l}")))
+            .collect()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.tmp_dir);
+    }
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("oxicam-serve-test-{}-{n}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// 30 s of the embedded real trace as a small H.264 clip, made once per test binary.
+fn clip() -> &'static Path {
+    static CLIP: OnceLock<PathBuf> = OnceLock::new();
+    CLIP.get_or_init(|| {
+        let path = scratch_dir("clip").join("clip.mp4");
+        let options = oxicam_video::synth::SynthOptions {
+            seconds: Some(30.0),
+            width: 160,
+            height: 120,
+            ..oxicam_video::synth::SynthOptions::new(oxicam_video::synth::embedded_trace(), &path)
+        };
+        oxicam_video::synth::render(&options).expect("synth renders");
+        path
+    })
+}
+
+const BOUNDARY: &str = "oxicamprocesstestboundary";
+
+fn upload_request(path: &str, video: &[u8], extra_headers: &str) -> Vec<u8> {
+    let mut body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"clip.mp4\"\r\n\
+         Content-Type: video/mp4\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(video);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra_headers}\
+         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    request
+}
+
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then_some(v.trim())
+        })
+    }
+}
+
+fn read_answer(stream: &mut TcpStream) -> Answer {
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).expect("a complete response");
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    Answer {
+        status: head.split_whitespace().nth(1).unwrap().parse().unwrap(),
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+fn exchange(addr: SocketAddr, request: &[u8]) -> Answer {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(request).unwrap();
+    read_answer(&mut stream)
+}
+
+fn get(addr: SocketAddr, path: &str) -> Answer {
+    exchange(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+#[test]
+fn sigterm_turns_readiness_off_finishes_the_upload_in_flight_and_exits_0() {
+    let mut served = Served::start(&["--drain-grace-secs", "1.5"], &[]);
+    assert_eq!(get(served.addr, "/readyz").status, 200);
+
+    let video = std::fs::read(clip()).unwrap();
+    let request = upload_request("/run", &video, "X-Request-Id: drain-test-1\r\n");
+    let half = request.len() / 2;
+    let mut in_flight = TcpStream::connect(served.addr).unwrap();
+    in_flight.write_all(&request[..half]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    served.terminate();
+    std::thread::sleep(Duration::from_millis(200));
+    let ready = get(served.addr, "/readyz");
+    assert_eq!(ready.status, 503, "readiness is false at once: {}", ready.body);
+    assert_eq!(get(served.addr, "/healthz").status, 200, "still alive while draining");
+
+    std::thread::sleep(Duration::from_millis(2000));
+    assert!(
+        TcpStream::connect(served.addr).is_err(),
+        "new connections are refused after the grace period"
+    );
+    in_flight.write_all(&request[half..]).unwrap();
+    let answer = read_answer(&mut in_flight);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.header("x-request-id"), Some("drain-test-1"));
+    let heart_rate = answer.json()["heart_rate_bpm"].as_f64().expect("a heart rate");
+
+    let status = served.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+    assert_eq!(std::fs::read_dir(&served.tmp_dir).unwrap().count(), 0);
+
+    // One JSON line per request, with id, route, status and duration, and never the result.
+    let lines = served.log_lines();
+    let run_line = lines
+        .iter()
+        .find(|l| l["message"] == "request" && l["route"] == "/run")
+        .unwrap_or_else(|| panic!("no request line for /run in {lines:?}"));
+    assert_eq!(run_line["request_id"], "drain-test-1");
+    assert_eq!(run_line["status"], 200);
+    assert!(run_line["duration_ms"].as_f64().unwrap() > 0.0);
+    let all = served.logs.lock().unwrap().join("\n");
+    assert!(!all.contains("heart_rate"), "logs mention results: {all}");
+    assert!(!all.contains(&format!("{heart_rate}")), "logs hold the measured value: {all}");
+}
+
+#[test]
+fn environment_sets_colour_sha_and_the_bad_run_fault() {
+    let served = Served::start(
+        &[],
+        &[
+            ("OXICAM_COLOR", "blue"),
+            ("OXICAM_GIT_SHA", "feedface"),
+            ("OXICAM_FAULT", "bad-run"),
+        ],
+    );
+    let version = get(served.addr, "/version");
+    assert_eq!(version.status, 200);
+    let version = version.json();
+    assert_eq!(version["color"], "blue");
+    assert_eq!(version["git_sha"], "feedface");
+    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+
+    let health = get(served.addr, "/healthz");
+    let generated_id = health.header("x-request-id").expect("a request id is generated");
+    assert!(generated_id.len() >= 16);
+
+    let video = std::fs::read(clip()).unwrap();
+    let broken = exchange(served.addr, &upload_request("/run", &video, ""));
+    assert_eq!(broken.status, 500);
+    assert!(broken.json().get("heart_rate_bpm").is_none());
+    // The fault is limited to the legacy route the smoke test uses.
+    let fine = exchange(served.addr, &upload_request("/v1/analyses", &video, ""));
+    assert_eq!(fine.status, 200, "{}", fine.body);
+}
+
+#[test]
+fn serve_refuses_bad_settings_with_a_clear_message() {
+    let output = Command::new(env!("CARGO_BIN_EXE_oxicam"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--model", "/nonexistent/model.json"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("model"), "{stderr}");
+}
