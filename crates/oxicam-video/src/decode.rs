@@ -1,0 +1,523 @@
+//! The demux/decode loop: opens and vets a file (container, codec, duration), then streams
+//! its frames through the plane statistics into a trace with real timestamps and metadata.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use ffmpeg_next as ff;
+use ff::codec::packet::side_data::Type as SideDataType;
+use ff::format::Pixel;
+use ff::media::Type as MediaType;
+use oxicam_signal::{FrameSample, Trace, VideoMeta};
+
+use crate::stats::{frame_sample, ChromaPlanes, ColorConversion, Planes, StatsScratch};
+use crate::{DecodeOptions, DecodedVideo, VideoError};
+
+/// Demuxers we accept (FFmpeg names): ISO BMFF (MP4, MOV) and Matroska (MKV, WebM).
+const ACCEPTED_CONTAINERS: [&str; 2] = ["mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"];
+/// Codecs phones and browsers record. FFmpeg's own whitelists would let MPEG-4 Part 2 through.
+const ACCEPTED_CODECS: [ff::codec::Id; 4] = [
+    ff::codec::Id::H264,
+    ff::codec::Id::HEVC,
+    ff::codec::Id::VP8,
+    ff::codec::Id::VP9,
+];
+/// Report progress every this many frames.
+const PROGRESS_EVERY: usize = 15;
+/// Give up on a stream after this many consecutive unreadable packets.
+const MAX_CONSECUTIVE_BAD_PACKETS: usize = 1000;
+
+pub(crate) fn extract(path: &Path, opts: &DecodeOptions) -> Result<DecodedVideo, VideoError> {
+    let io_err = |source| VideoError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(io_err)?.len();
+    if size == 0 {
+        return Err(VideoError::EmptyFile);
+    }
+    let mut ictx = match ff::format::input(&path) {
+        Ok(ictx) => ictx,
+        Err(err) => return Err(classify_open_failure(path, err)),
+    };
+    let vetted = vet(&ictx, opts)?;
+    let stream_index = vetted.stream_index;
+
+    let stream = ictx
+        .stream(stream_index)
+        .ok_or_else(|| VideoError::Internal("video stream vanished".into()))?;
+    let time_base = f64::from(stream.time_base());
+    let start_pts = match stream.start_time() {
+        ts if ts == ff::ffi::AV_NOPTS_VALUE => 0,
+        ts => ts,
+    };
+    let nominal_interval = {
+        let rate = f64::from(stream.avg_frame_rate());
+        if rate.is_finite() && rate > 0.0 {
+            1.0 / rate
+        } else {
+            1.0 / 30.0
+        }
+    };
+    let indexed_packets = stream.frames().max(0) as u64;
+    let mut context = ff::codec::context::Context::from_parameters(stream.parameters())
+        .map_err(|e| VideoError::Internal(format!("decoder parameters: {e}")))?;
+    context.set_threading(ff::codec::threading::Config {
+        kind: ff::codec::threading::Type::Frame,
+        count: opts.threads.max(1),
+        ..Default::default()
+    });
+    let mut decoder = context
+        .decoder()
+        .video()
+        .map_err(|e| VideoError::NoDecodableFrames {
+            detail: format!("the {} decoder refused the stream: {e}", vetted.codec),
+        })?;
+
+    let mut state = FrameLoop {
+        opts,
+        time_base,
+        start_pts,
+        nominal_interval,
+        total_s: vetted.declared_duration_s,
+        samples: Vec::new(),
+        scratch: StatsScratch::default(),
+        scaler: None,
+        conversion: None,
+        frame: ff::frame::Video::empty(),
+        size: None,
+    };
+
+    let mut truncated = false;
+    let mut packets_read = 0u64;
+    let mut decode_errors = 0usize;
+    let mut consecutive_bad = 0usize;
+    let mut packet = ff::Packet::empty();
+    loop {
+        match packet.read(&mut ictx) {
+            Ok(()) => consecutive_bad = 0,
+            Err(ff::Error::Eof) => break,
+            Err(ff::Error::InvalidData) => {
+                consecutive_bad += 1;
+                if consecutive_bad > MAX_CONSECUTIVE_BAD_PACKETS {
+                    truncated = true;
+                    break;
+                }
+                continue;
+            }
+            Err(_) => {
+                // A read error mid-file: the file is cut short or damaged. Keep what we have.
+                truncated = true;
+                break;
+            }
+        }
+        if packet.stream() != stream_index {
+            continue;
+        }
+        packets_read += 1;
+        if packet.is_corrupt() {
+            truncated = true;
+        }
+        match decoder.send_packet(&packet) {
+            Ok(()) => {}
+            Err(ff::Error::Other { errno }) if errno == ff::error::EAGAIN => {
+                state.drain(&mut decoder)?;
+                if decoder.send_packet(&packet).is_err() {
+                    decode_errors += 1;
+                }
+            }
+            Err(_) => decode_errors += 1,
+        }
+        state.drain(&mut decoder)?;
+    }
+    if decoder.send_eof().is_ok() {
+        state.drain(&mut decoder)?;
+    }
+    if indexed_packets > 0 && packets_read < indexed_packets {
+        truncated = true;
+    }
+
+    if state.samples.is_empty() {
+        let detail = if packets_read == 0 {
+            "no video packets could be read".to_string()
+        } else {
+            format!("{packets_read} packets read, {decode_errors} failed to decode")
+        };
+        return Err(VideoError::NoDecodableFrames { detail });
+    }
+    if let Some(progress) = &opts.progress {
+        progress(state.elapsed_s(), state.total_s);
+    }
+
+    let samples = state.samples;
+    let conversion = state.conversion.unwrap_or(ColorConversion::BT601_LIMITED);
+    let (width, height) = state.size.unwrap_or((0, 0));
+    let meta = build_meta(&samples, &vetted, conversion, width, height, truncated);
+    Ok(DecodedVideo {
+        trace: Trace { samples, truncated },
+        meta,
+    })
+}
+
+struct Vetted {
+    stream_index: usize,
+    codec: String,
+    container: String,
+    rotation_deg: i32,
+    declared_duration_s: Option<f64>,
+}
+
+/// Checks container, stream, codec and declared duration before any decoding.
+fn vet(ictx: &ff::format::context::Input, opts: &DecodeOptions) -> Result<Vetted, VideoError> {
+    let container = ictx.format().name().to_string();
+    let video = ictx.streams().find(|s| {
+        s.parameters().medium() == MediaType::Video
+            && !s
+                .disposition()
+                .contains(ff::format::stream::Disposition::ATTACHED_PIC)
+    });
+    let Some(stream) = video else {
+        let found: Vec<String> = ictx
+            .streams()
+            .map(|s| {
+                format!(
+                    "{} {}",
+                    media_name(s.parameters().medium()),
+                    s.parameters().id().name()
+                )
+            })
+            .collect();
+        return Err(VideoError::NoVideoStream {
+            found: if found.is_empty() {
+                "none".into()
+            } else {
+                found.join(", ")
+            },
+        });
+    };
+    let codec_id = stream.parameters().id();
+    let codec = codec_id.name().to_string();
+    if is_image_container(&container) || is_image_codec(codec_id) {
+        return Err(VideoError::StillImage { codec });
+    }
+    if !ACCEPTED_CONTAINERS.contains(&container.as_str()) {
+        return Err(VideoError::UnsupportedContainer { format: container });
+    }
+    if !ACCEPTED_CODECS.contains(&codec_id) {
+        return Err(VideoError::UnsupportedCodec { codec });
+    }
+    let declared_duration_s = declared_duration(ictx, &stream);
+    if let (Some(max_s), Some(duration_s)) = (opts.max_duration_s, declared_duration_s) {
+        if duration_s > max_s {
+            return Err(VideoError::TooLong { duration_s, max_s });
+        }
+    }
+    Ok(Vetted {
+        stream_index: stream.index(),
+        codec,
+        container,
+        rotation_deg: rotation_of(&stream),
+        declared_duration_s,
+    })
+}
+
+fn declared_duration(ictx: &ff::format::context::Input, stream: &ff::format::stream::Stream) -> Option<f64> {
+    let stream_duration = stream.duration();
+    if stream_duration > 0 && stream_duration != ff::ffi::AV_NOPTS_VALUE {
+        return Some(stream_duration as f64 * f64::from(stream.time_base()));
+    }
+    let container = ictx.duration();
+    (container > 0 && container != ff::ffi::AV_NOPTS_VALUE)
+        .then(|| container as f64 / f64::from(ff::ffi::AV_TIME_BASE))
+}
+
+fn media_name(medium: MediaType) -> &'static str {
+    match medium {
+        MediaType::Audio => "audio",
+        MediaType::Video => "video",
+        MediaType::Subtitle => "subtitle",
+        MediaType::Data => "data",
+        MediaType::Attachment => "attachment",
+        MediaType::Unknown => "unknown",
+    }
+}
+
+fn is_image_container(name: &str) -> bool {
+    name.starts_with("image2") || name.ends_with("_pipe") || name == "apng" || name == "gif"
+}
+
+fn is_image_codec(id: ff::codec::Id) -> bool {
+    use ff::codec::Id;
+    matches!(
+        id,
+        Id::PNG | Id::APNG | Id::MJPEG | Id::BMP | Id::GIF | Id::WEBP | Id::TIFF | Id::JPEG2000
+    )
+}
+
+/// Clockwise display rotation in degrees (0-359), as phones tag portrait videos (90).
+fn rotation_of(stream: &ff::format::stream::Stream) -> i32 {
+    for side in stream.side_data() {
+        if side.kind() == SideDataType::DisplayMatrix && side.data().len() >= 36 {
+            let m: Vec<f64> = side
+                .data()
+                .chunks_exact(4)
+                .take(9)
+                .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64 / 65536.0)
+                .collect();
+            // Same as av_display_rotation_get(), which returns the counter-clockwise angle.
+            let scale0 = m[0].hypot(m[3]);
+            let scale1 = m[1].hypot(m[4]);
+            if scale0 == 0.0 || scale1 == 0.0 {
+                return 0;
+            }
+            let ccw = (m[1] / scale1).atan2(m[0] / scale0).to_degrees();
+            return (-ccw).round().rem_euclid(360.0) as i32;
+        }
+    }
+    stream
+        .metadata()
+        .get("rotate")
+        .and_then(|r| r.trim().parse::<f64>().ok())
+        .map_or(0, |r| r.round().rem_euclid(360.0) as i32)
+}
+
+/// Turns a failed open into the most precise error: a recognisable but unreadable MP4 or
+/// Matroska file is truncated or damaged, anything else is not a video.
+fn classify_open_failure(path: &Path, err: ff::Error) -> VideoError {
+    let mut head = [0u8; 12];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let head = &head[..n];
+    let container = if head.len() >= 8 && &head[4..8] == b"ftyp" {
+        Some("MP4/MOV")
+    } else if head.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]) {
+        Some("Matroska/WebM")
+    } else {
+        None
+    };
+    match container {
+        Some(container) => VideoError::Truncated {
+            container: container.into(),
+            detail: err.to_string(),
+        },
+        None => VideoError::NotAVideo {
+            detail: err.to_string(),
+        },
+    }
+}
+
+/// Per-frame state of the decode loop.
+struct FrameLoop<'a> {
+    opts: &'a DecodeOptions,
+    time_base: f64,
+    start_pts: i64,
+    nominal_interval: f64,
+    total_s: Option<f64>,
+    samples: Vec<FrameSample>,
+    scratch: StatsScratch,
+    /// Converts pixel formats the statistics cannot read directly (e.g. 10-bit) to 8-bit 4:2:0.
+    scaler: Option<(ff::software::scaling::Context, ff::frame::Video)>,
+    conversion: Option<ColorConversion>,
+    frame: ff::frame::Video,
+    size: Option<(u32, u32)>,
+}
+
+impl FrameLoop<'_> {
+    fn elapsed_s(&self) -> f64 {
+        match (self.samples.first(), self.samples.last()) {
+            (Some(a), Some(b)) => b.t_s - a.t_s,
+            _ => 0.0,
+        }
+    }
+
+    fn drain(&mut self, decoder: &mut ff::decoder::Video) -> Result<(), VideoError> {
+        while decoder.receive_frame(&mut self.frame).is_ok() {
+            self.on_frame()?;
+        }
+        Ok(())
+    }
+
+    fn on_frame(&mut self) -> Result<(), VideoError> {
+        if let Some(cancel) = &self.opts.cancel {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(VideoError::Cancelled);
+            }
+        }
+        let t_s = match self.frame.timestamp() {
+            Some(pts) => (pts - self.start_pts) as f64 * self.time_base,
+            None => self
+                .samples
+                .last()
+                .map_or(0.0, |s| s.t_s + self.nominal_interval),
+        };
+        if let Some(last) = self.samples.last() {
+            if t_s <= last.t_s {
+                // A repeated or backwards timestamp carries no new time information.
+                return Ok(());
+            }
+        }
+        if let (Some(max_s), Some(first)) = (self.opts.max_duration_s, self.samples.first()) {
+            if t_s - first.t_s > max_s {
+                return Err(VideoError::TooLong {
+                    duration_s: t_s - first.t_s,
+                    max_s,
+                });
+            }
+        }
+        let conversion = conversion_of(&self.frame);
+        self.conversion.get_or_insert(conversion);
+        self.size
+            .get_or_insert((self.frame.width(), self.frame.height()));
+
+        let sample = match layout_of(self.frame.format()) {
+            Some(layout) => planes_sample(&self.frame, layout, &conversion, &mut self.scratch, t_s),
+            None => {
+                let (w, h, fmt) = (self.frame.width(), self.frame.height(), self.frame.format());
+                let stale = self.scaler.as_ref().is_none_or(|(s, _)| {
+                    s.input().width != w || s.input().height != h || s.input().format != fmt
+                });
+                if stale {
+                    let scaler = ff::software::scaling::Context::get(
+                        fmt,
+                        w,
+                        h,
+                        Pixel::YUV420P,
+                        w,
+                        h,
+                        ff::software::scaling::Flags::POINT,
+                    )
+                    .map_err(|e| VideoError::Internal(format!("pixel format {fmt:?}: {e}")))?;
+                    self.scaler = Some((scaler, ff::frame::Video::empty()));
+                }
+                let (scaler, converted) = self.scaler.as_mut().expect("scaler just set");
+                scaler
+                    .run(&self.frame, converted)
+                    .map_err(|e| VideoError::Internal(format!("pixel format {fmt:?}: {e}")))?;
+                planes_sample(converted, Layout::Yuv((1, 1)), &conversion, &mut self.scratch, t_s)
+            }
+        };
+        self.samples.push(sample);
+        if self.samples.len() % PROGRESS_EVERY == 0 {
+            if let Some(progress) = &self.opts.progress {
+                progress(self.elapsed_s(), self.total_s);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Layout {
+    Grey,
+    Yuv((u32, u32)),
+}
+
+/// 8-bit planar layouts the statistics read in place.
+fn layout_of(format: Pixel) -> Option<Layout> {
+    match format {
+        Pixel::YUV420P | Pixel::YUVJ420P => Some(Layout::Yuv((1, 1))),
+        Pixel::YUV422P | Pixel::YUVJ422P => Some(Layout::Yuv((1, 0))),
+        Pixel::YUV444P | Pixel::YUVJ444P => Some(Layout::Yuv((0, 0))),
+        Pixel::YUV440P | Pixel::YUVJ440P => Some(Layout::Yuv((0, 1))),
+        Pixel::GRAY8 => Some(Layout::Grey),
+        _ => None,
+    }
+}
+
+fn planes_sample(
+    frame: &ff::frame::Video,
+    layout: Layout,
+    conversion: &ColorConversion,
+    scratch: &mut StatsScratch,
+    t_s: f64,
+) -> FrameSample {
+    let chroma = match layout {
+        Layout::Grey => None,
+        Layout::Yuv(shift) => Some(ChromaPlanes {
+            u: frame.data(1),
+            v: frame.data(2),
+            stride_u: frame.stride(1),
+            stride_v: frame.stride(2),
+            shift,
+        }),
+    };
+    let planes = Planes {
+        width: frame.width() as usize,
+        height: frame.height() as usize,
+        luma: frame.data(0),
+        luma_stride: frame.stride(0),
+        chroma,
+    };
+    frame_sample(&planes, conversion, scratch, t_s)
+}
+
+/// The conversion the frame declares. Unspecified matrices are read as BT.601, as FFmpeg's
+/// swscale (and so the ffmpeg CLI and OpenCV) do, so our traces match theirs.
+fn conversion_of(frame: &ff::frame::Video) -> ColorConversion {
+    use ff::color::{Range, Space};
+    let (kr, kb) = match frame.color_space() {
+        Space::BT709 => (0.2126, 0.0722),
+        Space::BT2020NCL | Space::BT2020CL => (0.2627, 0.0593),
+        Space::SMPTE240M => (0.212, 0.087),
+        Space::FCC => (0.30, 0.11),
+        _ => (0.299, 0.114),
+    };
+    let full_range = match frame.color_range() {
+        Range::JPEG => true,
+        Range::MPEG => false,
+        _ => matches!(
+            frame.format(),
+            Pixel::YUVJ420P | Pixel::YUVJ422P | Pixel::YUVJ444P | Pixel::YUVJ440P
+        ),
+    };
+    ColorConversion { kr, kb, full_range }
+}
+
+fn matrix_name(conv: &ColorConversion) -> &'static str {
+    match (conv.kr * 10000.0).round() as i64 {
+        2126 => "bt709",
+        2627 => "bt2020",
+        2120 => "smpte240m",
+        3000 => "fcc",
+        _ => "bt601",
+    }
+}
+
+fn build_meta(
+    samples: &[FrameSample],
+    vetted: &Vetted,
+    conversion: ColorConversion,
+    width: u32,
+    height: u32,
+    truncated: bool,
+) -> VideoMeta {
+    let intervals: Vec<f64> = samples.windows(2).map(|w| w[1].t_s - w[0].t_s).collect();
+    let (mean, min, max) = if intervals.is_empty() {
+        (0.0, 0.0, 0.0)
+    } else {
+        (
+            intervals.iter().sum::<f64>() / intervals.len() as f64,
+            intervals.iter().copied().fold(f64::INFINITY, f64::min),
+            intervals.iter().copied().fold(0.0, f64::max),
+        )
+    };
+    let span = samples.last().map_or(0.0, |l| l.t_s) - samples.first().map_or(0.0, |f| f.t_s);
+    VideoMeta {
+        codec: vetted.codec.clone(),
+        container: vetted.container.clone(),
+        width,
+        height,
+        rotation_deg: vetted.rotation_deg,
+        frame_count: samples.len() as u64,
+        // The decoded span plus the last frame's display time.
+        duration_s: span + mean,
+        frame_interval_mean_s: mean,
+        frame_interval_min_s: min,
+        frame_interval_max_s: max,
+        color_matrix: matrix_name(&conversion).into(),
+        color_range: if conversion.full_range { "full" } else { "limited" }.into(),
+        truncated,
+    }
+}
