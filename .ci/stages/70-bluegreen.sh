@@ -151,8 +151,25 @@ load_assert_clean rollback
 
 # --- 5. kill the live colour under load -----------------------------------------------
 log "=== 5. SIGKILL the live colour (blue) under load ==="
+# retries and redispatches HAProxy did, both backends together
+hap_retries() {
+  local field backend total=0 n
+  for field in wretr wredis; do
+    for backend in bk_blue bk_green; do
+      n="$(hap_server_field "$backend" BACKEND "$field")"
+      total=$((total + ${n:-0}))
+    done
+  done
+  echo "$total"
+}
+retries_before="$(hap_retries)"
 load_start kill
 sleep 3
+# One upload is certainly in flight on blue when it dies: it must still get its answer.
+curl -s -o "$work/inflight.json" -w '%{http_code}' --max-time 120 -F "file=@$clip" \
+  "http://127.0.0.1:$BG_LB_PORT/run" >"$work/inflight.status" &
+inflight_pid=$!
+sleep 0.15
 killed_at="$(bg_now_ms)"
 hap_kill blue
 blue_is_down() { [[ "$(hap_server_field bk_blue blue status)" == DOWN* ]]; }
@@ -161,6 +178,12 @@ bg_retry_until 10 blue_is_down ||
 taken_out_ms=$(($(bg_now_ms) - killed_at))
 sleep 4
 load_stop kill
+wait "$inflight_pid" || true
+inflight_status="$(cat "$work/inflight.status")"
+if [ "$inflight_status" != 200 ] || ! grep -q '"heart_rate_bpm":[0-9]' "$work/inflight.json"; then
+  log "the upload in flight at SIGKILL failed: HTTP $inflight_status $(head -c 300 "$work/inflight.json")"
+fi
+retries=$(($(hap_retries) - retries_before))
 [ "$(load_field kill 's["colors_seen"].get("green", 0) > 0')" = True ] ||
   die "nothing answered after blue died: $(load_field kill 's["colors_seen"]')"
 kill_failed="$(load_field kill 's["failed"]')"
@@ -169,14 +192,17 @@ kill_failed="$(load_field kill 's["failed"]')"
 summary() {
   printf '%-34s %s\n' \
     "switch blue->green: sent/failed" "$(load_field switch 's["sent"]') / $(load_field switch 's["failed"]') ($(load_field switch 's["sent_by_kind"]'))" \
-    "switch blue->green: switch time" "$(report_value switch switch_ms) ms (release total $(report_value switch release_s) s)" \
+    "switch blue->green: switch time" "$(report_value switch switch_ms) ms switch + verify (release total $(report_value switch release_s) s)" \
+    "switch blue->green: seen by load" "last blue at $(load_field switch 's["last_seen_s"]["blue"]') s, first green at $(load_field switch 's["first_seen_s"]["green"]') s" \
     "broken build: release" "exit non-zero, smoke failed, traffic stayed on green" \
     "broken build: sent/failed" "$(load_field broken 's["sent"]') / $(load_field broken 's["failed"]')" \
     "broken build: connections to it" "$((blue_sessions_after - blue_sessions_before)) (HAProxy stot of the blue slot)" \
     "rollback green->blue: sent/failed" "$(load_field rollback 's["sent"]') / $(load_field rollback 's["failed"]')" \
     "rollback green->blue: switch time" "$(report_value rollback switch_ms) ms" \
     "kill live blue: sent/failed" "$(load_field kill 's["sent"]') / $kill_failed (goal 0, not asserted)" \
-    "kill live blue: out of rotation" "${taken_out_ms} ms after SIGKILL; answered by $(load_field kill 's["colors_seen"]')"
+    "kill live blue: out of rotation" "${taken_out_ms} ms after SIGKILL; answered by $(load_field kill 's["colors_seen"]')" \
+    "kill live blue: in-flight POST /run" "HTTP $inflight_status (sent 0.15 s before SIGKILL)" \
+    "kill live blue: HAProxy retries" "$retries (retried or redispatched to green instead of failing)"
 }
 log "=== blue/green summary ==="
 summary | tee "$work/summary.txt"

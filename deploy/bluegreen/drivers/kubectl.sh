@@ -107,7 +107,14 @@ drv_deploy() {
 }
 
 drv_wait_ready() {
-  kc rollout status "deployment/oxicam-$1" --timeout="${2}s"
+  local ready
+  kc rollout status "deployment/oxicam-$1" --timeout="${2}s" || return 1
+  # A colour scaled to zero "has rolled out" too, but it cannot take traffic.
+  ready="$(kc get deployment "oxicam-$1" -o jsonpath='{.status.readyReplicas}')"
+  [ "${ready:-0}" -gt 0 ] || {
+    log "oxicam-$1 has no ready pod (scaled to zero?)"
+    return 1
+  }
 }
 
 drv_smoke() {
