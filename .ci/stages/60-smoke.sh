@@ -68,10 +68,15 @@ done
 start_service faulty green OXICAM_FAULT=bad-run
 bad_cid="$service_cid" bad_url="$service_url"
 log "negative control: smoke must fail against OXICAM_FAULT=bad-run at $bad_url (container ${bad_cid:0:12})"
-if smoke "$bad_url" --expect-color green >&2; then
+if bad_out="$(smoke "$bad_url" --expect-color green)"; then
+  echo "$bad_out" >&2
   die "smoke test passed against a service answering /run wrongly: it would not catch a bad release"
 fi
-log "smoke test caught the faulty service, as it must"
+echo "$bad_out" >&2
+# It must fail for the right reason: the service is up and identifies itself, only /run is wrong.
+grep -q '^ok    version' <<<"$bad_out" || die "negative control: the faulty service did not even answer /version"
+grep -q '^FAIL  run' <<<"$bad_out" || die "negative control: smoke failed, but not on POST /run"
+log "smoke test caught the faulty service on POST /run, as it must"
 
 docker stop -t 10 "${containers[@]}" >/dev/null
 log "image size: $(numfmt --to=si "$(docker image inspect -f '{{.Size}}' "$image")")B"
