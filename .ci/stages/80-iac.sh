@@ -90,6 +90,22 @@ if failed or not passed:
     sys.exit(1)
 PY
 
+step "deploy.sh --dry-run: stack order, parameters, service role, never ActiveColor"
+plan="$(AWS_REGION=eu-west-1 OXICAM_CFN_ROLE_ARN=arn:aws:iam::123456789012:role/deploy \
+  deploy/cloudformation/deploy.sh --dry-run ci 2>/dev/null)"
+[ "$(grep -oE -- '--stack-name oxicam-ci-[a-z-]+' <<<"$plan" | cut -d' ' -f2 | paste -sd' ')" = \
+  "oxicam-ci-network oxicam-ci-registry oxicam-ci-hosts oxicam-ci-loadbalancer oxicam-ci-cluster" ] ||
+  die "deploy.sh stack order changed: $plan"
+[ "$(grep -c -- '--role-arn arn:aws:iam::123456789012:role/deploy' <<<"$plan")" -eq 5 ] ||
+  die "deploy.sh does not pass the CloudFormation service role to every stack"
+if grep -q ActiveColor <<<"$plan"; then die "deploy.sh must never set ActiveColor"; fi
+for template in "${templates[@]}"; do
+  stack="$(basename "$template" .yaml)"
+  grep -q -- "--template-file [^ ]*/$stack.yaml" <<<"$plan$(AWS_REGION=eu-west-1 OXICAM_CIRCLECI_ORG_ID=x \
+    OXICAM_CIRCLECI_PROJECT_ID=y deploy/cloudformation/deploy.sh --dry-run ci ci-access 2>/dev/null)" ||
+    die "deploy.sh does not deploy $template"
+done
+
 # ---- Ansible lint ---------------------------------------------------------------------------
 cd deploy/ansible
 export ANSIBLE_CONFIG="$PWD/ansible.cfg" ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
