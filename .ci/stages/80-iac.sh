@@ -16,7 +16,7 @@ export CI_STATE="${CI_STATE:-$OXICAM_ROOT/target/ci-state}"
 mkdir -p "$CI_STATE/logs"
 
 target=oxicam-iac-target
-app_container=oxicam-blue
+app_container=oxicam-iac-blue
 logs="$CI_STATE/logs/iac"
 venv="$OXICAM_ROOT/target/venv-iac"
 rm -rf "$logs"
