@@ -8,7 +8,7 @@ use crate::quality::Gate;
 use crate::report::{
     Calibration, ChannelInfo, ModelInfo, Quality, Report, Waveform, WindowResult, NOTICE,
 };
-use crate::spectrum::{power_spectrum, PulsePeak};
+use crate::spectrum::{power_spectrum, PowerSpectrum, PulsePeak};
 use crate::trace::Trace;
 
 /// Rate every trace is resampled to, Hz.
@@ -33,6 +33,8 @@ const SCENE_GRID_SD: f64 = 20.0;
 const MOTION_DC_SHARE: f64 = 0.2;
 const MOTION_BURST_SIGMAS: f64 = 6.0;
 const MOTION_RMS_RATIO: f64 = 3.0;
+/// Longest timeline accepted (s); longer means broken timestamps, not a fingertip recording.
+const MAX_TRACE_S: f64 = 4.0 * 3600.0;
 /// Heart rates accepted, bpm.
 pub const HR_MIN_BPM: f64 = 40.0;
 pub const HR_MAX_BPM: f64 = 200.0;
@@ -175,6 +177,11 @@ fn uniform_trace(trace: &Trace) -> Option<Uniform> {
         return None;
     }
     let times: Vec<f64> = valid.iter().map(|s| s.t_s).collect();
+    let span = times.iter().fold(f64::MIN, |m, &t| m.max(t)) - times[0];
+    if !(span > 0.0 && span <= MAX_TRACE_S) {
+        // Broken timestamps (no progress, or hours between frames): nothing to resample.
+        return None;
+    }
     let channel = |f: &dyn Fn(&crate::trace::FrameSample) -> f64| {
         let v: Vec<f64> = valid.iter().map(|s| f(s)).collect();
         resample_uniform(&times, &v, ANALYSIS_RATE_HZ).1
@@ -184,10 +191,19 @@ fn uniform_trace(trace: &Trace) -> Option<Uniform> {
         channel(&|s| s.roi_rgb[1]),
         channel(&|s| s.roi_rgb[2]),
     ];
+    // Side information must not drop samples the colour channels kept, so bad values become
+    // neutral ones instead of being skipped.
+    let share = |v: f64| {
+        if v.is_finite() {
+            v.clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    };
     let clipped = valid
         .iter()
         .all(|s| s.clipped_fraction.is_some())
-        .then(|| [0, 1, 2].map(|c| channel(&|s| s.clipped_fraction.map_or(0.0, |f| f[c]))));
+        .then(|| [0, 1, 2].map(|c| channel(&|s| share(s.clipped_fraction.map_or(0.0, |f| f[c])))));
     let grid_sd = valid
         .iter()
         .all(|s| s.luma_grid_sd.is_some_and(f64::is_finite))
@@ -278,9 +294,13 @@ pub fn analyze_detailed(trace: &Trace, model: &Spo2Model, opts: &AnalysisOptions
         let spectra: Vec<Option<_>> = (0..3)
             .map(|c| in_range[c].then(|| power_spectrum(&pulse[c][s..e], fs, 8192)))
             .collect();
+        let in_range_spectra: Vec<&PowerSpectrum> = spectra.iter().flatten().collect();
+        // The pulse frequency is common to all channels: find it on their combined spectrum,
+        // then judge each channel's SNR at that frequency.
+        let f0 = PowerSpectrum::combine(&in_range_spectra).and_then(|sp| sp.fundamental());
         let peaks: Vec<Option<PulsePeak>> = spectra
             .iter()
-            .map(|sp| sp.as_ref().and_then(|sp| sp.pulse_peak()))
+            .map(|sp| Some(sp.as_ref()?.peak_at(f0?.0)))
             .collect();
         let best = (0..3).filter(|&c| peaks[c].is_some()).max_by(|&a, &b| {
             let (pa, pb) = (
@@ -316,13 +336,7 @@ pub fn analyze_detailed(trace: &Trace, model: &Spo2Model, opts: &AnalysisOptions
                     gates.push(Gate::Motion);
                 }
                 // The fundamental's amplitude in every in-range channel, at the chosen rate.
-                let f0 = p.frequency_hz;
-                let ac_dc = [0, 1, 2].map(|k| {
-                    spectra[k]
-                        .as_ref()
-                        .and_then(|sp| sp.peak_in(f0 - 0.05, f0 + 0.05))
-                        .map_or(f64::NAN, |(_, pw)| pw.sqrt())
-                });
+                let ac_dc = [0, 1, 2].map(|k| peaks[k].map_or(f64::NAN, |pk| pk.amplitude));
                 features = Some(WindowFeatures::from_amplitudes(ac_dc, level, in_range));
             }
             _ => gates.push(Gate::ChannelClipped),

@@ -5,8 +5,8 @@ use realfft::RealFftPlanner;
 
 /// Search band for the pulse (Hz): a little wider than 40-200 bpm so out-of-range rates are
 /// seen (and refused) instead of being folded into range.
-pub const SEARCH_LOW_HZ: f64 = 0.6;
-pub const SEARCH_HIGH_HZ: f64 = 3.6;
+pub const SEARCH_LOW_HZ: f64 = 0.55;
+pub const SEARCH_HIGH_HZ: f64 = 4.0;
 /// Half-width of the bands counted as "signal" around the fundamental and its harmonic.
 const SIGNAL_HALF_WIDTH_HZ: f64 = 0.15;
 /// A peak at half the frequency with at least this share of the main peak's power is taken
@@ -113,19 +113,25 @@ impl PowerSpectrum {
         self.power[lo..=hi.max(lo)].iter().sum()
     }
 
-    /// The pulse peak with the sub-harmonic check and SNR.
-    pub fn pulse_peak(&self) -> Option<PulsePeak> {
-        let (mut f0, mut p0) = self.peak_in(SEARCH_LOW_HZ, SEARCH_HIGH_HZ)?;
+    /// The pulse fundamental `(frequency_hz, power)`: the largest peak in the search band,
+    /// or the peak near half its frequency when that one is strong enough.
+    pub fn fundamental(&self) -> Option<(f64, f64)> {
+        let (f0, p0) = self.peak_in(SEARCH_LOW_HZ, SEARCH_HIGH_HZ)?;
         let half = f0 / 2.0;
         if half >= SEARCH_LOW_HZ {
             if let Some((fh, ph)) = self.peak_in(half - 0.1, half + 0.1) {
                 // Only a real local peak near f/2 counts, not the skirt of the main peak.
                 if ph >= SUBHARMONIC_POWER_SHARE * p0 && (fh - half).abs() < 0.08 {
-                    f0 = fh;
-                    p0 = ph;
+                    return Some((fh, ph));
                 }
             }
         }
+        Some((f0, p0))
+    }
+
+    /// SNR and amplitude of this spectrum at a given pulse frequency (found on this channel or
+    /// on the combined spectrum).
+    pub fn peak_at(&self, f0: f64) -> PulsePeak {
         let total = self.band_power(SEARCH_LOW_HZ, SEARCH_HIGH_HZ);
         let mut signal = self.band_power(f0 - SIGNAL_HALF_WIDTH_HZ, f0 + SIGNAL_HALF_WIDTH_HZ);
         let f2 = 2.0 * f0;
@@ -138,10 +144,41 @@ impl PowerSpectrum {
         } else {
             f64::NEG_INFINITY
         };
-        Some(PulsePeak {
+        let amplitude = self
+            .peak_in(f0 - 0.05, f0 + 0.05)
+            .map_or(0.0, |(_, p)| p.sqrt());
+        PulsePeak {
             frequency_hz: f0,
             snr_db,
-            amplitude: p0.sqrt(),
+            amplitude,
+        }
+    }
+
+    /// The pulse peak of this spectrum alone, with the sub-harmonic check and SNR.
+    pub fn pulse_peak(&self) -> Option<PulsePeak> {
+        let (f0, _) = self.fundamental()?;
+        Some(self.peak_at(f0))
+    }
+
+    /// Sum of spectra of the same length, each scaled to unit power in the search band, so
+    /// every channel votes for the pulse frequency with equal weight whatever its amplitude.
+    pub fn combine(spectra: &[&PowerSpectrum]) -> Option<PowerSpectrum> {
+        let first = spectra.first()?;
+        let mut power = vec![0.0; first.power.len()];
+        for sp in spectra {
+            if sp.power.len() != power.len() {
+                return None;
+            }
+            let total = sp.band_power(SEARCH_LOW_HZ, SEARCH_HIGH_HZ);
+            if total > 0.0 && total.is_finite() {
+                for (acc, p) in power.iter_mut().zip(&sp.power) {
+                    *acc += p / total;
+                }
+            }
+        }
+        Some(PowerSpectrum {
+            bin_hz: first.bin_hz,
+            power,
         })
     }
 }

@@ -63,16 +63,31 @@ fn zero_phase_filtering_matches_scipy_sosfiltfilt() {
     let fs = f["rate_hz"].as_f64().unwrap();
     let x = floats(&f["input"]);
     let bp = Butterworth::bandpass(4, 0.7, 3.5, fs);
-    assert_close("bandpass filtfilt", &bp.filtfilt(&x), &floats(&f["bandpass_filtfilt"]), 1e-8);
+    assert_close(
+        "bandpass filtfilt",
+        &bp.filtfilt(&x),
+        &floats(&f["bandpass_filtfilt"]),
+        1e-8,
+    );
     let lp = Butterworth::lowpass(2, 0.3, fs);
-    assert_close("lowpass filtfilt", &lp.filtfilt(&x), &floats(&f["lowpass_filtfilt"]), 1e-8);
+    assert_close(
+        "lowpass filtfilt",
+        &lp.filtfilt(&x),
+        &floats(&f["lowpass_filtfilt"]),
+        1e-8,
+    );
 }
 
 #[test]
 fn detrend_matches_scipy() {
     let f = fixture();
     let x = floats(&f["input"]);
-    assert_close("detrend", &detrend_linear(&x), &floats(&f["detrend"]), 1e-10);
+    assert_close(
+        "detrend",
+        &detrend_linear(&x),
+        &floats(&f["detrend"]),
+        1e-10,
+    );
 }
 
 #[test]
@@ -92,7 +107,10 @@ fn spectrum_and_peak_match_numpy() {
     assert_close("power", &ps.power[..want.len()], &want, 1e-7);
     let (peak_hz, _) = ps.peak_in(0.6, 3.6).unwrap();
     let want_peak = spec["peak_hz"].as_f64().unwrap();
-    assert!((peak_hz - want_peak).abs() < 1e-6, "peak {peak_hz} vs {want_peak}");
+    assert!(
+        (peak_hz - want_peak).abs() < 1e-6,
+        "peak {peak_hz} vs {want_peak}"
+    );
     // The signal's fundamental is 1.23 Hz: the interpolated peak lands within 0.01 Hz.
     assert!((peak_hz - 1.23).abs() < 0.01, "{peak_hz}");
 }
