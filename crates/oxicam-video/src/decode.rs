@@ -150,6 +150,14 @@ pub(crate) fn extract(path: &Path, opts: &DecodeOptions) -> Result<DecodedVideo,
         progress(state.elapsed_s(), state.total_s);
     }
 
+    if let Some(declared) = vetted.declared_duration_s {
+        // Containers without a per-frame index (Matroska) end quietly when cut: compare
+        // what decoded with the duration the header promised.
+        let decoded = state.elapsed_s() + nominal_interval;
+        if decoded < declared - (3.0 * nominal_interval).max(0.25) {
+            truncated = true;
+        }
+    }
     let samples = state.samples;
     let conversion = state.conversion.unwrap_or(ColorConversion::BT601_LIMITED);
     let (width, height) = state.size.unwrap_or((0, 0));
@@ -265,14 +273,15 @@ fn rotation_of(stream: &ff::format::stream::Stream) -> i32 {
                 .take(9)
                 .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64 / 65536.0)
                 .collect();
-            // Same as av_display_rotation_get(), which returns the counter-clockwise angle.
+            // av_display_rotation_get() is -atan2(m1, m0) (ffprobe's `rotation`, -90 for a
+            // portrait phone video); phones' `rotate` tag, which we report, is its negation.
             let scale0 = m[0].hypot(m[3]);
             let scale1 = m[1].hypot(m[4]);
             if scale0 == 0.0 || scale1 == 0.0 {
                 return 0;
             }
-            let ccw = (m[1] / scale1).atan2(m[0] / scale0).to_degrees();
-            return (-ccw).round().rem_euclid(360.0) as i32;
+            let clockwise = (m[1] / scale1).atan2(m[0] / scale0).to_degrees();
+            return clockwise.round().rem_euclid(360.0) as i32;
         }
     }
     stream

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use ffmpeg_next as ff;
 use ff::format::Pixel;
 
-use crate::stats::{ColorConversion, Region};
+use crate::stats::{frame_sample, ChromaPlanes, ColorConversion, Planes, StatsScratch};
+use oxicam_signal::FrameSample;
 
 /// A ~40 s fingertip trace (R,G,B per frame at 30 fps) from the UW phone-oximetry data set
 /// (subject 100002, right hand, video seconds 1010-1050; MIT licence, Hoffman et al. 2022;
@@ -96,9 +97,9 @@ impl Codec {
     fn default_crf(self) -> u32 {
         match self {
             Codec::H264 => 12,
-            Codec::Hevc => 12,
-            Codec::Vp8 => 4,
-            Codec::Vp9 => 12,
+            Codec::Hevc => 8,
+            Codec::Vp8 => 2,
+            Codec::Vp9 => 8,
         }
     }
 }
@@ -160,7 +161,7 @@ impl SynthOptions {
             fps: 30.0,
             vfr: false,
             seconds: None,
-            noise: 2.0,
+            noise: 1.5,
             texture: 1.0,
             rotation_deg: 0,
             crf: None,
@@ -178,9 +179,11 @@ pub struct SynthSummary {
     pub height: u32,
     /// Presentation time of each frame, seconds from the first.
     pub timestamps_s: Vec<f64>,
-    /// Expected mean R, G, B over the central region of each frame (before encoding loss).
+    /// Mean R, G, B over the central region of each frame as rendered (before encoding).
     pub roi_rgb: Vec<[f64; 3]>,
-    /// The trace value rendered into each frame (whole-frame mean, before encoding loss).
+    /// Mean R, G, B over each whole frame as rendered (before encoding).
+    pub full_rgb: Vec<[f64; 3]>,
+    /// The trace value rendered into each frame (the whole-frame target before noise).
     pub trace_rgb: Vec<[f64; 3]>,
 }
 
@@ -244,12 +247,17 @@ pub fn render(opts: &SynthOptions) -> Result<SynthSummary, SynthError> {
 
     let mut roi_rgb = Vec::with_capacity(timestamps.len());
     let mut trace_rgb = Vec::with_capacity(timestamps.len());
+    let mut full_rgb = Vec::with_capacity(timestamps.len());
+    let mut scratch = StatsScratch::default();
     for &t in &timestamps {
         let rgb = interpolate(&opts.trace, t * opts.trace_fps);
         let yuv = SYNTH_CONVERSION.yuv_of_rgb(rgb);
         texture.paint(&mut frame, yuv, &mut rng);
-        let roi_y = yuv[0] + (yuv[0] - 16.0) * texture.roi_gain;
-        roi_rgb.push(SYNTH_CONVERSION.rgb_of_yuv(roi_y, yuv[1], yuv[2]));
+        // The truth is measured on the frame as rendered (noise and rounding included), with
+        // the same plane statistics the decoder uses, so tests see only the codec's loss.
+        let rendered = rendered_sample(&frame, &mut scratch);
+        roi_rgb.push(rendered.roi_rgb);
+        full_rgb.push(rendered.full_rgb);
         trace_rgb.push(rgb);
         frame.set_pts(Some((t * TIME_BASE.1 as f64).round() as i64));
         encoder.send(Some(&frame))?;
@@ -262,8 +270,26 @@ pub fn render(opts: &SynthOptions) -> Result<SynthSummary, SynthError> {
         height: opts.height,
         timestamps_s: timestamps,
         roi_rgb,
+        full_rgb,
         trace_rgb,
     })
+}
+
+fn rendered_sample(frame: &ff::frame::Video, scratch: &mut StatsScratch) -> FrameSample {
+    let planes = Planes {
+        width: frame.width() as usize,
+        height: frame.height() as usize,
+        luma: frame.data(0),
+        luma_stride: frame.stride(0),
+        chroma: Some(ChromaPlanes {
+            u: frame.data(1),
+            v: frame.data(2),
+            stride_u: frame.stride(1),
+            stride_v: frame.stride(2),
+            shift: (1, 1),
+        }),
+    };
+    frame_sample(&planes, &SYNTH_CONVERSION, scratch, 0.0)
 }
 
 fn validate(opts: &SynthOptions) -> Result<(), SynthError> {
@@ -326,8 +352,6 @@ struct Texture {
     height: usize,
     /// Relative luma modulation per pixel, zero mean over the whole frame.
     luma: Vec<f32>,
-    /// Mean of `luma` over the central region (the region is brighter, as under a torch).
-    roi_gain: f64,
     /// Noise values (8-bit units); each frame reads them from a random offset.
     noise: Vec<f32>,
 }
@@ -350,12 +374,6 @@ impl Texture {
         }
         let mean = luma.iter().sum::<f64>() / luma.len() as f64;
         luma.iter_mut().for_each(|v| *v -= mean);
-        let region = Region::central(w, h, (1, 1));
-        let mut roi_sum = 0.0;
-        for y in region.y0..region.y1 {
-            roi_sum += luma[y * w + region.x0..y * w + region.x1].iter().sum::<f64>();
-        }
-        let roi_gain = roi_sum / ((region.x1 - region.x0) * (region.y1 - region.y0)) as f64;
         // Approximately Gaussian: sum of four uniforms, scaled to unit variance.
         let noise = (0..w * h + 65_536)
             .map(|_| {
@@ -367,7 +385,6 @@ impl Texture {
             width: w,
             height: h,
             luma: luma.into_iter().map(|v| v as f32).collect(),
-            roi_gain,
             noise,
         }
     }
@@ -388,7 +405,6 @@ impl Texture {
                 *px = (base + gain * t + n + 0.5).clamp(0.0, 255.0) as u8;
             }
         }
-        let chroma_noise: f32 = std::env::var("OXV_CN").ok().and_then(|v| v.parse().ok()).unwrap_or(0.5);
         for (index, value) in [(1usize, yuv[1] as f32), (2, yuv[2] as f32)] {
             let (cw, ch) = (w / 2, h / 2);
             let offset = (rng.next() as usize) % spare;
@@ -398,7 +414,7 @@ impl Texture {
                 let line = &mut plane[y * stride..y * stride + cw];
                 let noise = &self.noise[offset + y * cw..offset + (y + 1) * cw];
                 for (px, &n) in line.iter_mut().zip(noise) {
-                    *px = (value + chroma_noise * n + 0.5).clamp(0.0, 255.0) as u8;
+                    *px = (value + n + 0.5).clamp(0.0, 255.0) as u8;
                 }
             }
         }
@@ -475,19 +491,28 @@ impl Encoder {
         let mut dict = ff::Dictionary::new();
         dict.set("crf", &crf.to_string());
         match opts.codec {
+            // The pulse is a fraction of a code value per frame, carried by noise-dithered
+            // blocks: keep the encoders from zeroing small coefficients or skipping blocks.
             Codec::H264 => {
                 dict.set("preset", "veryfast");
-                if let Some(p) = std::env::var_os("OXV_X264") { dict.set("x264-params", p.to_str().unwrap()); }
+                dict.set(
+                    "x264-params",
+                    "no-dct-decimate=1:deadzone-inter=0:deadzone-intra=0:no-fast-pskip=1",
+                );
             }
             Codec::Hevc => {
                 dict.set("preset", "ultrafast");
-                let extra = std::env::var("OXV_X265").unwrap_or_default();
-                dict.set("x265-params", &format!("log-level=error{extra}"));
+                dict.set(
+                    "x265-params",
+                    "log-level=error:cbqpoffs=-4:crqpoffs=-4:rdoq-level=0:psy-rdoq=0",
+                );
             }
             Codec::Vp8 | Codec::Vp9 => {
                 dict.set("deadline", "realtime");
                 dict.set("cpu-used", "8");
-                dict.set("b", if opts.codec == Codec::Vp8 { "20M" } else { "0" });
+                dict.set("b", if opts.codec == Codec::Vp8 { "50M" } else { "0" });
+                dict.set("qmin", "0");
+                dict.set("qmax", &crf.to_string());
             }
         }
         let encoder = ctx
@@ -551,7 +576,8 @@ impl Encoder {
 /// Writes a display matrix (stream side data) that the MP4/MOV muxer stores in the track
 /// header; `degrees` is clockwise, as the `rotate` tag of phone videos.
 fn set_display_rotation(stream: &mut ff::format::stream::StreamMut<'_>, degrees: i32) -> Result<(), SynthError> {
-    // av_display_rotation_set(matrix, -degrees): a counter-clockwise angle in the matrix.
+    // The matrix phones write for a `rotate` tag of `degrees` (ffprobe shows rotation=-90
+    // for 90): m1 = sin(degrees), m3 = -sin(degrees).
     let theta = (-(degrees as f64)).to_radians();
     let (c, s) = (theta.cos(), theta.sin());
     let fixed = |v: f64| (v * 65536.0).round() as i32;

@@ -68,6 +68,7 @@ pub fn assert_matches_truth(decoded: &DecodedVideo, truth: &SynthSummary, min_co
     }
     let roi: Vec<[f64; 3]> = samples.iter().map(|s| s.roi_rgb).collect();
     let corr = [0, 1, 2].map(|c| pearson(&channel(&roi, c), &channel(&truth.roi_rgb, c)));
+    eprintln!("{}: correlation {corr:.4?}", truth.path.display());
     for (c, r) in corr.iter().enumerate() {
         assert!(*r > min_corr, "channel {c}: correlation {r:.5} <= {min_corr}");
     }

@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(long)]
     seconds: Option<f64>,
     /// Per-pixel noise standard deviation, 8-bit luma units.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 1.5)]
     noise: f64,
     /// Clockwise display rotation stored in the container (0, 90, 180, 270).
     #[arg(long, default_value_t = 0)]
