@@ -10,7 +10,7 @@ start=$SECONDS
 ref="$(ensure_app_image)"
 log "image $ref ready after $((SECONDS - start)) s"
 
-sha="$(git_sha)"
+sha="${ref##*:}" # the commit the image was built from, even if HEAD has moved since
 revision="$(docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.revision"}}' "$ref")"
 [ "$revision" = "$sha" ] || die "image label org.opencontainers.image.revision is '$revision', expected $sha"
 user="$(docker image inspect -f '{{.Config.User}}' "$ref")"

@@ -27,7 +27,7 @@ if [ "$registry" = "$local_registry" ] && ! registry_up; then
 fi
 
 ref="$(ensure_app_image)"
-sha="$(git_sha)"
+sha="${ref##*:}"
 remote="$registry/oxicam:$sha"
 image_id="$(docker image inspect -f '{{.Id}}' "$ref")"
 

@@ -12,7 +12,9 @@ ensure_dockerd
 [ -s "$CI_STATE/pulled-image-ref" ] || die "no pulled image: run .ci/stages/50-registry.sh first"
 image="$(cat "$CI_STATE/pulled-image-ref")"
 image_exists "$image" || die "$image is not present locally: run .ci/stages/50-registry.sh again"
-sha="$(git_sha)"
+# The commit the image was built and pushed for (stage 50 tagged it oxicam:<sha>).
+built_ref="$(cat "$CI_STATE/image-ref")"
+sha="${built_ref##*:}"
 version="$(docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.version"}}' "$image")"
 
 containers=()
