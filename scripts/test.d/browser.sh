@@ -52,7 +52,7 @@ run() {
   (cd "$tests_dir" && OXICAM_URL="http://$addr" OXICAM_FAKE_CAMERA_Y4M="$work/clip.y4m" \
     OXICAM_CLIP="$work/clip.mp4" OXICAM_TRUE_HEART_RATE_BPM="$truth" \
     OXICAM_SCREENSHOT_DIR="$work/screenshots" \
-    node --test --test-concurrency=1 --test-reporter=spec browser.test.mjs) || status=$?
+    node --test --test-reporter=spec browser.test.mjs) || status=$?
 
   kill -TERM "$pid"
   wait "$pid" || die "oxicam serve did not exit cleanly on SIGTERM"

@@ -107,7 +107,14 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_string();
+    let mut abandoned = AbandonedRequest {
+        request_id: Some(request_id.clone()),
+        method: method.to_string(),
+        route: route.clone(),
+        started,
+    };
     let response = next.run(request).await;
+    abandoned.request_id = None;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     metrics::counter!(
@@ -124,8 +131,39 @@ pub async fn observe(request: Request, next: Next) -> Response {
         method = %method,
         route = %route,
         status,
-        duration_ms = (elapsed.as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
+        duration_ms = (elapsed.as_secs_f64() * 10_000.0).round() / 10.0,
         "request"
     );
     response
+}
+
+/// Logs the request whose client went away before an answer (the handler future is dropped),
+/// so every request still gets its one line; 499 as in nginx.
+struct AbandonedRequest {
+    request_id: Option<String>,
+    method: String,
+    route: String,
+    started: Instant,
+}
+
+impl Drop for AbandonedRequest {
+    fn drop(&mut self) {
+        if let Some(request_id) = self.request_id.take() {
+            metrics::counter!(
+                "oxicam_http_requests_total",
+                "method" => self.method.clone(),
+                "route" => self.route.clone(),
+                "status" => "499"
+            )
+            .increment(1);
+            tracing::info!(
+                request_id = %request_id,
+                method = %self.method,
+                route = %self.route,
+                status = 499,
+                duration_ms = (self.started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
+                "request abandoned by the client"
+            );
+        }
+    }
 }

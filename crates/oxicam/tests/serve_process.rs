@@ -19,7 +19,14 @@ impl Served {
     fn start(args: &[&str], envs: &[(&str, &str)]) -> Served {
         let tmp_dir = scratch_dir("uploads");
         let mut child = Command::new(env!("CARGO_BIN_EXE_oxicam"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--tmp-dir"])
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--tmp-dir",
+            ])
             .arg(&tmp_dir)
             .args(args)
             .env_remove("OXICAM_FAULT")
@@ -71,7 +78,10 @@ impl Served {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(started.elapsed() < limit, "oxicam did not exit within {limit:?}");
+            assert!(
+                started.elapsed() < limit,
+                "oxicam did not exit within {limit:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -81,7 +91,9 @@ impl Served {
             .lock()
             .unwrap()
             .iter()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("log line not JSON ({e}): {l}")))
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("log line not JSON ({e}): {l}"))
+            })
             .collect()
     }
 }
@@ -97,7 +109,10 @@ impl Drop for Served {
 fn scratch_dir(name: &str) -> PathBuf {
     static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("oxicam-serve-test-{}-{n}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "oxicam-serve-test-{}-{n}-{name}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -158,7 +173,9 @@ impl Answer {
 }
 
 fn read_answer(stream: &mut TcpStream) -> Answer {
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
     let mut buf = Vec::new();
     stream.read_to_end(&mut buf).expect("a complete response");
     let text = String::from_utf8_lossy(&buf).to_string();
@@ -198,8 +215,16 @@ fn sigterm_turns_readiness_off_finishes_the_upload_in_flight_and_exits_0() {
     served.terminate();
     std::thread::sleep(Duration::from_millis(200));
     let ready = get(served.addr, "/readyz");
-    assert_eq!(ready.status, 503, "readiness is false at once: {}", ready.body);
-    assert_eq!(get(served.addr, "/healthz").status, 200, "still alive while draining");
+    assert_eq!(
+        ready.status, 503,
+        "readiness is false at once: {}",
+        ready.body
+    );
+    assert_eq!(
+        get(served.addr, "/healthz").status,
+        200,
+        "still alive while draining"
+    );
 
     std::thread::sleep(Duration::from_millis(2000));
     assert!(
@@ -210,7 +235,9 @@ fn sigterm_turns_readiness_off_finishes_the_upload_in_flight_and_exits_0() {
     let answer = read_answer(&mut in_flight);
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.header("x-request-id"), Some("drain-test-1"));
-    let heart_rate = answer.json()["heart_rate_bpm"].as_f64().expect("a heart rate");
+    let heart_rate = answer.json()["heart_rate_bpm"]
+        .as_f64()
+        .expect("a heart rate");
 
     let status = served.wait_exit(Duration::from_secs(30));
     assert_eq!(status.code(), Some(0), "exit status {status:?}");
@@ -227,7 +254,10 @@ fn sigterm_turns_readiness_off_finishes_the_upload_in_flight_and_exits_0() {
     assert!(run_line["duration_ms"].as_f64().unwrap() > 0.0);
     let all = served.logs.lock().unwrap().join("\n");
     assert!(!all.contains("heart_rate"), "logs mention results: {all}");
-    assert!(!all.contains(&format!("{heart_rate}")), "logs hold the measured value: {all}");
+    assert!(
+        !all.contains(&format!("{heart_rate}")),
+        "logs hold the measured value: {all}"
+    );
 }
 
 #[test]
@@ -248,7 +278,9 @@ fn environment_sets_colour_sha_and_the_bad_run_fault() {
     assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
 
     let health = get(served.addr, "/healthz");
-    let generated_id = health.header("x-request-id").expect("a request id is generated");
+    let generated_id = health
+        .header("x-request-id")
+        .expect("a request id is generated");
     assert!(generated_id.len() >= 16);
 
     let video = std::fs::read(clip()).unwrap();
@@ -263,7 +295,13 @@ fn environment_sets_colour_sha_and_the_bad_run_fault() {
 #[test]
 fn serve_refuses_bad_settings_with_a_clear_message() {
     let output = Command::new(env!("CARGO_BIN_EXE_oxicam"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--model", "/nonexistent/model.json"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--model",
+            "/nonexistent/model.json",
+        ])
         .output()
         .unwrap();
     assert!(!output.status.success());

@@ -8,6 +8,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Environment:\n  \
+    OXICAM_COLOR      blue/green colour reported by GET /version\n  \
+    OXICAM_GIT_SHA    overrides the git sha reported by GET /version (default: build time)\n  \
+    OXICAM_FAULT      testing only: `bad-run` makes POST /run answer 500 without a heart rate,\n                    \
+    so a blue/green smoke test must fail on this build\n  \
+    OXICAM_LOG        log filter (tracing EnvFilter syntax), default `info`")]
 pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "OXICAM_ADDR", default_value = "0.0.0.0:8000")]
