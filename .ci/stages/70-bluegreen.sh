@@ -8,8 +8,8 @@
 #      traffic stays on green, the broken container is gone, it never got a request
 #   4. rollback to blue under load: 0 failures  5. the live colour is SIGKILLed under load:
 #      the health checks take it out; the failure count is printed (goal 0, not asserted)
-# Dev override without Docker: BG_IMAGE=process:/path/to/oxicam BG_BROKEN_IMAGE=process:...
-# BG_CLIP=video.mp4.
+# Overrides for development: BG_IMAGE (an image ref, or process:/path/to/oxicam to run host
+# processes without Docker), BG_BROKEN_IMAGE, BG_CLIP (video for the load's POST /run).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/../../scripts/lib.sh"
@@ -36,25 +36,29 @@ cleanup_stage() {
 }
 trap cleanup_stage EXIT
 
-if [ -n "${BG_IMAGE:-}" ]; then
-  image="$BG_IMAGE"
-  broken_image="${BG_BROKEN_IMAGE:?BG_BROKEN_IMAGE is needed with BG_IMAGE}"
-  clip="${BG_CLIP:?BG_CLIP is needed with BG_IMAGE}"
-else
+image="${BG_IMAGE:-}"
+broken_image="${BG_BROKEN_IMAGE:-}"
+clip="${BG_CLIP:-}"
+if [[ "$image" != process:* ]]; then
   # shellcheck source=scripts/docker-lib.sh
   source scripts/docker-lib.sh
   ensure_dockerd
-  image="$(ensure_app_image)"
-  # The broken build: the same image with the fault switched on, as a separate image.
-  broken_image="oxicam-broken:$(git rev-parse --short HEAD)"
-  printf 'FROM %s\nENV OXICAM_FAULT=bad-run\nLABEL oxicam.ci=1\n' "$image" |
-    docker build -q -t "$broken_image" - >/dev/null
-  # A real clip with a known heart rate for the POST /run part of the load.
-  chmod 0777 "$work"
-  docker run --rm --label oxicam.ci=1 -v "$work:/out" "$image" \
-    synth --out /out/clip.mp4 --seconds 20 --size 160x120 >/dev/null
-  clip="$work/clip.mp4"
+  [ -n "$image" ] || image="$(ensure_app_image)"
+  if [ -z "$broken_image" ]; then
+    # The broken build: the same image with the fault switched on, as an image of its own.
+    broken_image="oxicam-broken:$(git rev-parse --short HEAD)"
+    printf 'FROM %s\nENV OXICAM_FAULT=bad-run\nLABEL oxicam.ci=1\n' "$image" |
+      docker build -q -t "$broken_image" - >/dev/null
+  fi
+  if [ -z "$clip" ]; then
+    # A real clip with a known heart rate for the POST /run part of the load.
+    chmod 0777 "$work"
+    docker run --rm --label oxicam.ci=1 -v "$work:/out" "$image" \
+      synth --out /out/clip.mp4 --seconds 20 --size 160x120 >/dev/null
+    clip="$work/clip.mp4"
+  fi
 fi
+[ -n "$broken_image" ] || die "BG_BROKEN_IMAGE is needed with a process: BG_IMAGE"
 [ -s "$clip" ] || die "no clip for the load generator at $clip"
 log "image $image; broken build $broken_image; clip $(stat -c %s "$clip") bytes"
 
@@ -64,7 +68,7 @@ load_start() {
   local name="$1"
   rm -f "$work/$name.stop" "$work/$name.running"
   python3 deploy/bluegreen/loadgen.py --url "http://127.0.0.1:$BG_LB_PORT" --clip "$clip" \
-    --duration 90 --max-requests 9000 --rate 100 --concurrency 4 --run-every 40 \
+    --duration 90 --max-requests 9000 --rate 100 --concurrency 4 --run-every 80 \
     --stop-file "$work/$name.stop" --ready-file "$work/$name.running" \
     --json-out "$work/$name.json" >/dev/null &
   load_pid=$!
