@@ -182,4 +182,7 @@ log "GET /version from the target: $version_json"
 python3 -c 'import json,sys; assert json.loads(sys.argv[1])["color"] == "blue", sys.argv[1]' "$version_json"
 docker exec "$target" curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:8000/readyz
 
+step "oxicam smoke against the deployed colour: POST /run with a synthesized clip of known heart rate"
+docker exec "$app_container" oxicam smoke --url http://127.0.0.1:8000 --expect-color blue --timeout 120
+
 step "IaC stage passed: run 1 changed $changed1 task(s), run 2 changed 0"
