@@ -3,7 +3,8 @@
 # as stacks named oxicam-ENV-STACK (see deploy/README.md):
 #   deploy/cloudformation/deploy.sh [--dry-run] ENV [STACK...]
 #   STACK: network registry hosts loadbalancer cluster ci-access
-#          (default: network registry hosts loadbalancer cluster; ci-access is an operator's job)
+#          (default: $OXICAM_STACKS or network registry hosts loadbalancer cluster; ci-access is
+#          an operator's job)
 # It never passes ActiveColor: an infrastructure update keeps the live colour, switching is
 # deploy/ansible/switch.yml (or deploy/bluegreen on the cluster).
 # Environment: AWS_REGION (required); OXICAM_CFN_ROLE_ARN (the ci-access stack's
@@ -19,7 +20,12 @@ if [ "${1:-}" = "--dry-run" ]; then dry_run=1; shift; fi
 env_name="$1"
 shift
 [[ "$env_name" =~ ^[a-z][a-z0-9-]{1,15}$ ]] || { echo "bad environment name: $env_name" >&2; exit 2; }
-if [ "$#" -gt 0 ]; then stacks=("$@"); else stacks=(network registry hosts loadbalancer cluster); fi
+if [ "$#" -gt 0 ]; then
+  stacks=("$@")
+else
+  # OXICAM_STACKS="network registry cluster" for an environment without the hosts path.
+  read -r -a stacks <<<"${OXICAM_STACKS:-network registry hosts loadbalancer cluster}"
+fi
 region="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"
 [ -n "$region" ] || { echo "set AWS_REGION" >&2; exit 2; }
 
