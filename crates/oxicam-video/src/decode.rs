@@ -5,10 +5,10 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use ffmpeg_next as ff;
 use ff::codec::packet::side_data::Type as SideDataType;
 use ff::format::Pixel;
 use ff::media::Type as MediaType;
+use ffmpeg_next as ff;
 use oxicam_signal::{FrameSample, Trace, VideoMeta};
 
 use crate::stats::{frame_sample, ChromaPlanes, ColorConversion, Planes, StatsScratch};
@@ -230,7 +230,10 @@ fn vet(ictx: &ff::format::context::Input, opts: &DecodeOptions) -> Result<Vetted
     })
 }
 
-fn declared_duration(ictx: &ff::format::context::Input, stream: &ff::format::stream::Stream) -> Option<f64> {
+fn declared_duration(
+    ictx: &ff::format::context::Input,
+    stream: &ff::format::stream::Stream,
+) -> Option<f64> {
     let stream_duration = stream.duration();
     if stream_duration > 0 && stream_duration != ff::ffi::AV_NOPTS_VALUE {
         return Some(stream_duration as f64 * f64::from(stream.time_base()));
@@ -404,7 +407,13 @@ impl FrameLoop<'_> {
                 scaler
                     .run(&self.frame, converted)
                     .map_err(|e| VideoError::Internal(format!("pixel format {fmt:?}: {e}")))?;
-                planes_sample(converted, Layout::Yuv((1, 1)), &conversion, &mut self.scratch, t_s)
+                planes_sample(
+                    converted,
+                    Layout::Yuv((1, 1)),
+                    &conversion,
+                    &mut self.scratch,
+                    t_s,
+                )
             }
         };
         self.samples.push(sample);
@@ -526,7 +535,12 @@ fn build_meta(
         frame_interval_min_s: min,
         frame_interval_max_s: max,
         color_matrix: matrix_name(&conversion).into(),
-        color_range: if conversion.full_range { "full" } else { "limited" }.into(),
+        color_range: if conversion.full_range {
+            "full"
+        } else {
+            "limited"
+        }
+        .into(),
         truncated,
     }
 }

@@ -187,7 +187,8 @@ impl ClipTables {
 
     fn thr_g(&self, u: u8, v: u8) -> i16 {
         // Y <= y0 + (5 + gu du + gv dv) / ay
-        let t = self.y0 + (CLIP_LOW as f32 + self.g_of_u[u as usize] + self.g_of_v[v as usize]) / self.ay;
+        let t = self.y0
+            + (CLIP_LOW as f32 + self.g_of_u[u as usize] + self.g_of_v[v as usize]) / self.ay;
         t.floor().clamp(-1.0, 256.0) as i16
     }
 }
@@ -458,9 +459,16 @@ mod tests {
             for c in 0..3 {
                 assert!((sample.roi_rgb[c] - rgb[c]).abs() < 1e-9, "{conv:?} {c}");
                 let got = sample.clipped_fraction.unwrap()[c];
-                assert!((got - clip[c]).abs() < 1e-12, "{conv:?} {c}: {got} vs {}", clip[c]);
+                assert!(
+                    (got - clip[c]).abs() < 1e-12,
+                    "{conv:?} {c}: {got} vs {}",
+                    clip[c]
+                );
             }
-            assert!(clip.iter().all(|&f| f > 0.0), "random planes clip some pixels");
+            assert!(
+                clip.iter().all(|&f| f > 0.0),
+                "random planes clip some pixels"
+            );
         }
     }
 
@@ -487,7 +495,12 @@ mod tests {
                 luma_stride: w,
                 chroma: None,
             };
-            frame_sample(&p, &ColorConversion::BT601_LIMITED, &mut StatsScratch::default(), 0.0)
+            frame_sample(
+                &p,
+                &ColorConversion::BT601_LIMITED,
+                &mut StatsScratch::default(),
+                0.0,
+            )
         };
         assert!(planes(&y).luma_grid_sd.unwrap() < 1e-12);
         y[12 * w + 12] = 250;

@@ -50,7 +50,11 @@ fn empty_text_and_random_bytes_are_refused() {
     let dir = temp_dir();
     assert_code(&write(dir.path(), "empty.mp4", b""), "empty_file");
     assert_code(
-        &write(dir.path(), "notes.mp4", b"this is not a video, just some text\n"),
+        &write(
+            dir.path(),
+            "notes.mp4",
+            b"this is not a video, just some text\n",
+        ),
         "not_a_video",
     );
     let noise: Vec<u8> = (0..50_000u32)
@@ -70,21 +74,44 @@ fn missing_file_is_an_io_error_not_the_clients_fault() {
 fn still_image_audio_only_and_foreign_codecs_are_named() {
     let dir = temp_dir();
     let d = dir.path();
-    let png = ffmpeg(&["-f", "lavfi", "-i", "color=c=red:s=64x48", "-frames:v", "1"], &d.join("finger.png"));
+    let png = ffmpeg(
+        &["-f", "lavfi", "-i", "color=c=red:s=64x48", "-frames:v", "1"],
+        &d.join("finger.png"),
+    );
     assert_code(&png, "still_image");
-    let jpg = ffmpeg(&["-f", "lavfi", "-i", "color=c=red:s=64x48", "-frames:v", "1"], &d.join("finger.jpg"));
+    let jpg = ffmpeg(
+        &["-f", "lavfi", "-i", "color=c=red:s=64x48", "-frames:v", "1"],
+        &d.join("finger.jpg"),
+    );
     assert_code(&jpg, "still_image");
-    let audio = ffmpeg(&["-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac"], &d.join("voice.m4a"));
+    let audio = ffmpeg(
+        &["-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac"],
+        &d.join("voice.m4a"),
+    );
     let err = assert_code(&audio, "no_video_stream");
     assert!(err.to_string().contains("audio"), "{err}");
     let mpeg4 = ffmpeg(
-        &["-f", "lavfi", "-i", "testsrc=duration=1:size=64x48:rate=10", "-c:v", "mpeg4"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=1:size=64x48:rate=10",
+            "-c:v",
+            "mpeg4",
+        ],
         &d.join("part2.mp4"),
     );
     let err = assert_code(&mpeg4, "unsupported_codec");
     assert!(err.to_string().contains("mpeg4"), "{err}");
     let mjpeg = ffmpeg(
-        &["-f", "lavfi", "-i", "testsrc=duration=1:size=64x48:rate=10", "-c:v", "mjpeg"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=1:size=64x48:rate=10",
+            "-c:v",
+            "mjpeg",
+        ],
         &d.join("motion.mov"),
     );
     assert!(matches!(
@@ -92,7 +119,14 @@ fn still_image_audio_only_and_foreign_codecs_are_named() {
         "unsupported_codec" | "still_image"
     ));
     let avi = ffmpeg(
-        &["-f", "lavfi", "-i", "testsrc=duration=1:size=64x48:rate=10", "-c:v", "libx264"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=1:size=64x48:rate=10",
+            "-c:v",
+            "libx264",
+        ],
         &d.join("old.avi"),
     );
     assert_code(&avi, "unsupported_container");
@@ -146,7 +180,9 @@ fn matroska_cut_short_keeps_the_frames_before_the_cut() {
 #[test]
 fn stream_whose_packets_are_garbage_has_no_decodable_frames() {
     let dir = temp_dir();
-    let clip = render(dir.path(), "ok.mp4", Codec::H264, (160, 120), 1.0, |o| o.faststart = true);
+    let clip = render(dir.path(), "ok.mp4", Codec::H264, (160, 120), 1.0, |o| {
+        o.faststart = true
+    });
     let mut bytes = std::fs::read(&clip.path).unwrap();
     let mdat = bytes
         .windows(4)
@@ -200,5 +236,8 @@ fn too_long_is_refused_from_the_header_and_cancel_stops_decoding() {
     assert!(seen.len() >= 3);
     assert!(seen.windows(2).all(|w| w[1].0 >= w[0].0));
     let (done, total) = *seen.last().unwrap();
-    assert!((done - 3.0).abs() < 0.1 && (total.unwrap() - 3.0).abs() < 0.2, "{done} {total:?}");
+    assert!(
+        (done - 3.0).abs() < 0.1 && (total.unwrap() - 3.0).abs() < 0.2,
+        "{done} {total:?}"
+    );
 }

@@ -24,12 +24,23 @@ fn h264_mp4_cfr_recovers_the_trace() {
     assert_eq!(meta.frame_count, truth.frame_count() as u64);
     assert!(!decoded.trace.truncated && !meta.truncated);
     assert!((meta.frame_interval_mean_s - 1.0 / 30.0).abs() < 1e-3);
-    assert!((meta.frame_interval_max_s - meta.frame_interval_min_s) < 1e-3, "CFR");
-    assert!((meta.duration_s - 4.0 - 1.0 / 30.0).abs() < 0.01, "{}", meta.duration_s);
+    assert!(
+        (meta.frame_interval_max_s - meta.frame_interval_min_s) < 1e-3,
+        "CFR"
+    );
+    assert!(
+        (meta.duration_s - 4.0 - 1.0 / 30.0).abs() < 0.01,
+        "{}",
+        meta.duration_s
+    );
     // Absolute level too: the decoded central-region means sit on the rendered ones.
     for (s, t) in decoded.trace.samples.iter().zip(&truth.roi_rgb) {
         for c in 0..3 {
-            assert!((s.roi_rgb[c] - t[c]).abs() < 1.0, "{:?} vs {t:?}", s.roi_rgb);
+            assert!(
+                (s.roi_rgb[c] - t[c]).abs() < 1.0,
+                "{:?} vs {t:?}",
+                s.roi_rgb
+            );
         }
     }
 }
@@ -60,7 +71,9 @@ fn h264_1080p_full_frame_and_frame_statistics() {
 #[test]
 fn hevc_odd_size_variable_frame_rate() {
     let dir = temp_dir();
-    let truth = render(dir.path(), "vfr.mp4", Codec::Hevc, (1278, 718), 3.0, |o| o.vfr = true);
+    let truth = render(dir.path(), "vfr.mp4", Codec::Hevc, (1278, 718), 3.0, |o| {
+        o.vfr = true
+    });
     let decoded = decode(&truth.path);
     assert_matches_truth(&decoded, &truth, 0.99);
     let meta = &decoded.meta;
@@ -81,7 +94,9 @@ fn hevc_cfr_mkv_and_h264_vfr_mkv() {
     let decoded = decode(&hevc.path);
     assert_matches_truth(&decoded, &hevc, 0.99);
     assert_eq!(decoded.meta.container, "matroska,webm");
-    let h264 = render(dir.path(), "vfr.mkv", Codec::H264, (320, 240), 3.0, |o| o.vfr = true);
+    let h264 = render(dir.path(), "vfr.mkv", Codec::H264, (320, 240), 3.0, |o| {
+        o.vfr = true
+    });
     assert_matches_truth(&decode(&h264.path), &h264, 0.99);
 }
 
@@ -151,13 +166,22 @@ fn threaded_decoding_keeps_ac_dc_of_a_plain_decode() {
     let dir = temp_dir();
     for (codec, name) in [(Codec::H264, "t.mp4"), (Codec::Hevc, "t.mkv")] {
         let truth = render(dir.path(), name, codec, (320, 240), 3.0, |_| {});
-        let plain = extract_trace(&truth.path, &DecodeOptions { threads: 1, ..Default::default() })
-            .unwrap();
+        let plain = extract_trace(
+            &truth.path,
+            &DecodeOptions {
+                threads: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let threaded = extract_trace(&truth.path, &DecodeOptions::default()).unwrap();
         let (a, b) = (ac_over_dc(&plain.trace), ac_over_dc(&threaded.trace));
         for c in 0..3 {
             assert!(a[c] > 0.0);
-            assert!(((b[c] - a[c]) / a[c]).abs() < 0.005, "{codec:?} channel {c}: {a:?} vs {b:?}");
+            assert!(
+                ((b[c] - a[c]) / a[c]).abs() < 0.005,
+                "{codec:?} channel {c}: {a:?} vs {b:?}"
+            );
         }
         assert_eq!(plain.trace, threaded.trace, "{codec:?}: bit-identical");
     }

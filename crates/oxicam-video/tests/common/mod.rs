@@ -54,7 +54,11 @@ pub fn channel(rows: &[[f64; 3]], c: usize) -> Vec<f64> {
 
 /// Checks the decoded trace against the rendered truth: same frames, timestamps within one
 /// frame interval, per-channel correlation of the central-region means above `min_corr`.
-pub fn assert_matches_truth(decoded: &DecodedVideo, truth: &SynthSummary, min_corr: f64) -> [f64; 3] {
+pub fn assert_matches_truth(
+    decoded: &DecodedVideo,
+    truth: &SynthSummary,
+    min_corr: f64,
+) -> [f64; 3] {
     let samples = &decoded.trace.samples;
     assert_eq!(samples.len(), truth.frame_count(), "frame count");
     let t0 = samples[0].t_s;
@@ -70,7 +74,10 @@ pub fn assert_matches_truth(decoded: &DecodedVideo, truth: &SynthSummary, min_co
     let corr = [0, 1, 2].map(|c| pearson(&channel(&roi, c), &channel(&truth.roi_rgb, c)));
     eprintln!("{}: correlation {corr:.4?}", truth.path.display());
     for (c, r) in corr.iter().enumerate() {
-        assert!(*r > min_corr, "channel {c}: correlation {r:.5} <= {min_corr}");
+        assert!(
+            *r > min_corr,
+            "channel {c}: correlation {r:.5} <= {min_corr}"
+        );
     }
     corr
 }
