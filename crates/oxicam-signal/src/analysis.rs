@@ -355,6 +355,21 @@ pub fn analyze_detailed(trace: &Trace, model: &Spo2Model, opts: &AnalysisOptions
         });
     }
 
+    let centres: Vec<f64> = windows
+        .iter()
+        .map(|w| 0.5 * (w.start_s + w.end_s))
+        .collect();
+    let usable_features: Vec<Option<&WindowFeatures>> = windows
+        .iter()
+        .map(|w| w.features.as_ref().filter(|_| w.usable()))
+        .collect();
+    let smoothed = model.predict_series(&centres, &usable_features);
+    for (w, s) in windows.iter_mut().zip(smoothed) {
+        if w.usable() {
+            w.spo2_raw = s;
+        }
+    }
+
     let report = summarise(
         trace, model, opts, &uniform, &pulse, settle_n, analysed_s, &windows,
     );

@@ -8,7 +8,7 @@ use crate::dataset::{LabelSource, ReferenceSeries};
 use crate::features::WindowFeatures;
 use crate::model::Spo2Model;
 use crate::trace::Trace;
-use crate::training::{fit_model, TrainOptions};
+use crate::training::{candidates, fit_model, Candidate, TrainOptions};
 
 /// One recording (one hand of one subject) with its per-second reference.
 #[derive(Debug, Clone)]
@@ -153,6 +153,8 @@ pub struct EvalReport {
     pub heart_rate_coverage: f64,
     pub calibration: CalibrationScore,
     pub per_recording: Vec<RecordingScore>,
+    /// Leave-one-subject-out only: the modelling choice made inside each fold.
+    pub folds: Vec<FoldChoice>,
 }
 
 fn mae(pairs: &[(f64, f64)]) -> Option<f64> {
@@ -200,13 +202,23 @@ struct Scored<'a> {
     baseline_hr: f64,
 }
 
-fn training_set<'a>(
-    recs: impl Iterator<Item = &'a Vec<LabelledWindow>>,
-) -> (Vec<&'a WindowFeatures>, Vec<f64>) {
+/// The candidate chosen for one outer fold, by inner leave-one-subject-out on its training
+/// subjects only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FoldChoice {
+    pub held_out: String,
+    pub candidate: Candidate,
+    pub inner_spo2_mae: Option<f64>,
+}
+
+/// A recording's labelled windows with the subject they belong to.
+pub type Group<'a> = (&'a str, &'a [LabelledWindow]);
+
+fn training_set<'a>(groups: &[Group<'a>]) -> (Vec<&'a WindowFeatures>, Vec<f64>) {
     let mut rows = Vec::new();
     let mut labels = Vec::new();
-    for ws in recs {
-        for w in ws {
+    for (_, ws) in groups {
+        for w in ws.iter() {
             if let (Some(f), Some(y)) = (w.usable_features(), w.spo2_label) {
                 rows.push(f);
                 labels.push(y);
@@ -216,13 +228,90 @@ fn training_set<'a>(
     (rows, labels)
 }
 
-fn hr_mean<'a>(recs: impl Iterator<Item = &'a Vec<LabelledWindow>>) -> f64 {
-    let v: Vec<f64> = recs.flatten().filter_map(|w| w.hr_label).collect();
+/// Model estimates for a recording's windows (usable windows only, smoothed as the model says).
+pub fn predict_windows(model: &Spo2Model, windows: &[LabelledWindow]) -> Vec<Option<f64>> {
+    let centres: Vec<f64> = windows
+        .iter()
+        .map(|w| 0.5 * (w.detail.start_s + w.detail.end_s))
+        .collect();
+    let features: Vec<Option<&WindowFeatures>> =
+        windows.iter().map(|w| w.usable_features()).collect();
+    model.predict_series(&centres, &features)
+}
+
+/// Fits a candidate on some groups (`None` if too little data).
+pub fn fit_groups(
+    groups: &[Group],
+    candidate: &Candidate,
+    opts: &EvalOptions,
+    version: &str,
+    provenance: serde_json::Value,
+) -> Option<Spo2Model> {
+    let (rows, labels) = training_set(groups);
+    fit_model(version, &rows, &labels, candidate, &opts.train, provenance)
+}
+
+/// The default when there are too few subjects to cross-validate.
+pub const FALLBACK_CANDIDATE: Candidate = Candidate {
+    feature_set: crate::training::FeatureSet::Ratios,
+    alpha: 0.1,
+    smoothing_s: 0.0,
+};
+
+/// Picks the candidate with the lowest leave-one-subject-out SpO2 MAE over `groups`.
+pub fn select_candidate(groups: &[Group], opts: &EvalOptions) -> (Candidate, Option<f64>) {
+    let mut subjects: Vec<&str> = groups.iter().map(|g| g.0).collect();
+    subjects.sort();
+    subjects.dedup();
+    if subjects.len() < 2 {
+        return (FALLBACK_CANDIDATE, None);
+    }
+    let mut best: Option<(Candidate, f64)> = None;
+    for cand in candidates() {
+        let (mut sum, mut n) = (0.0, 0usize);
+        for &held in &subjects {
+            let train: Vec<Group> = groups.iter().copied().filter(|g| g.0 != held).collect();
+            let Some(model) = fit_groups(&train, &cand, opts, "inner", serde_json::Value::Null)
+            else {
+                continue;
+            };
+            for (_, ws) in groups.iter().filter(|g| g.0 == held) {
+                for (p, w) in predict_windows(&model, ws).iter().zip(ws.iter()) {
+                    if let (Some(p), Some(y)) = (p, w.spo2_label) {
+                        sum += (p - y).abs();
+                        n += 1;
+                    }
+                }
+            }
+        }
+        if n == 0 {
+            continue;
+        }
+        let mae = sum / n as f64;
+        if best.as_ref().is_none_or(|b| mae < b.1) {
+            best = Some((cand, mae));
+        }
+    }
+    best.map_or((FALLBACK_CANDIDATE, None), |(c, m)| (c, Some(m)))
+}
+
+fn hr_mean(groups: &[Group]) -> f64 {
+    let v: Vec<f64> = groups
+        .iter()
+        .flat_map(|g| g.1.iter())
+        .filter_map(|w| w.hr_label)
+        .collect();
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
-/// Leave-one-subject-out (`model = None`: refit without each subject, both hands) or a fixed
-/// model scored on everything.
+fn spo2_mean(groups: &[Group]) -> f64 {
+    let (_, labels) = training_set(groups);
+    labels.iter().sum::<f64>() / labels.len().max(1) as f64
+}
+
+/// Leave-one-subject-out (`model = None`: for each subject, choose a candidate by inner
+/// leave-one-subject-out on the others, fit on the others, score the held-out subject's both
+/// hands) or a fixed model scored on everything.
 pub fn evaluate(
     recordings: &[Recording],
     model: Option<&Spo2Model>,
@@ -230,51 +319,79 @@ pub fn evaluate(
 ) -> EvalReport {
     let labelled: Vec<Vec<LabelledWindow>> =
         recordings.iter().map(|r| label_windows(r, opts)).collect();
+    evaluate_labelled(recordings, &labelled, model, opts)
+}
+
+/// As [`evaluate`], on windows already labelled (so `train` can reuse them).
+pub fn evaluate_labelled(
+    recordings: &[Recording],
+    labelled: &[Vec<LabelledWindow>],
+    model: Option<&Spo2Model>,
+    opts: &EvalOptions,
+) -> EvalReport {
+    let groups: Vec<Group> = recordings
+        .iter()
+        .zip(labelled)
+        .map(|(r, ws)| (r.subject.as_str(), ws.as_slice()))
+        .collect();
     let mut subjects: Vec<String> = recordings.iter().map(|r| r.subject.clone()).collect();
     subjects.sort();
     subjects.dedup();
 
+    let mut folds = Vec::new();
     let mut scored: Vec<Scored> = Vec::new();
-    for (i, rec) in recordings.iter().enumerate() {
-        let train_idx: Vec<usize> = match model {
-            Some(_) => (0..recordings.len()).collect(),
-            None => (0..recordings.len())
-                .filter(|&j| recordings[j].subject != rec.subject)
-                .collect(),
-        };
-        let (rows, labels) = training_set(train_idx.iter().map(|&j| &labelled[j]));
-        let baseline_spo2 = labels.iter().sum::<f64>() / labels.len().max(1) as f64;
-        let baseline_hr = hr_mean(train_idx.iter().map(|&j| &labelled[j]));
-        let fitted;
-        let m = match model {
-            Some(m) => Some(m),
-            None => {
-                fitted = fit_model(
+    match model {
+        Some(m) => {
+            let (base_spo2, base_hr) = (spo2_mean(&groups), hr_mean(&groups));
+            for (rec, ws) in recordings.iter().zip(labelled) {
+                scored.push(Scored {
+                    rec,
+                    windows: ws,
+                    spo2: predict_windows(m, ws),
+                    baseline_spo2: base_spo2,
+                    baseline_hr: base_hr,
+                });
+            }
+        }
+        None => {
+            for held in &subjects {
+                let train: Vec<Group> = groups.iter().copied().filter(|g| g.0 != held).collect();
+                let (candidate, inner) = select_candidate(&train, opts);
+                folds.push(FoldChoice {
+                    held_out: held.clone(),
+                    candidate,
+                    inner_spo2_mae: round4(inner),
+                });
+                let fitted = fit_groups(
+                    &train,
+                    &candidate,
+                    opts,
                     "loso-fold",
-                    &rows,
-                    &labels,
-                    &opts.train,
                     serde_json::Value::Null,
                 );
-                fitted.as_ref()
+                let (base_spo2, base_hr) = (spo2_mean(&train), hr_mean(&train));
+                for (rec, ws) in recordings
+                    .iter()
+                    .zip(labelled)
+                    .filter(|(r, _)| &r.subject == held)
+                {
+                    let spo2 = fitted
+                        .as_ref()
+                        .map_or_else(|| vec![None; ws.len()], |m| predict_windows(m, ws));
+                    scored.push(Scored {
+                        rec,
+                        windows: ws,
+                        spo2,
+                        baseline_spo2: base_spo2,
+                        baseline_hr: base_hr,
+                    });
+                }
             }
-        };
-        let spo2 = labelled[i]
-            .iter()
-            .map(|w| {
-                w.usable_features()
-                    .and_then(|f| m.and_then(|m| m.predict(f)))
-            })
-            .collect();
-        scored.push(Scored {
-            rec,
-            windows: &labelled[i],
-            spo2,
-            baseline_spo2,
-            baseline_hr,
-        });
+        }
     }
-    summarise(&scored, model, subjects, opts)
+    let mut report = summarise(&scored, model, subjects, opts);
+    report.folds = folds;
+    report
 }
 
 fn summarise(
@@ -413,5 +530,6 @@ fn summarise(
             baseline_spo2_mae_calibrated: round4(mae(&cal.2)),
         },
         per_recording,
+        folds: Vec::new(),
     }
 }

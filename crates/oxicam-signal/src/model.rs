@@ -157,6 +157,11 @@ pub struct Spo2Model {
     pub output_range: [f64; 2],
     /// Tried in order; the first whose channels are all in range is used.
     pub submodels: Vec<LinearSubmodel>,
+    /// Window estimates are replaced by the median of the usable estimates whose window
+    /// centres lie within this span (s); 0 = none. Oxygen saturation changes over tens of
+    /// seconds while single-window features are noisy.
+    #[serde(default)]
+    pub smoothing_s: f64,
     /// Where the model came from: data, subjects, label source, lag, metrics. Free-form.
     #[serde(default)]
     pub provenance: serde_json::Value,
@@ -208,10 +213,57 @@ impl Spo2Model {
                 "output_range must be [low, high]".into(),
             ));
         }
+        if !(self.smoothing_s.is_finite() && self.smoothing_s >= 0.0) {
+            return Err(ModelError::Invalid(
+                "smoothing_s must be a non-negative number".into(),
+            ));
+        }
         if self.submodels.is_empty() {
             return Err(ModelError::Invalid("no submodels".into()));
         }
         self.submodels.iter().try_for_each(LinearSubmodel::check)
+    }
+
+    /// Temporal smoothing of per-window estimates (see `smoothing_s`); windows without an
+    /// estimate stay without one.
+    pub fn smooth(&self, centres_s: &[f64], raw: &[Option<f64>]) -> Vec<Option<f64>> {
+        if self.smoothing_s <= 0.0 {
+            return raw.to_vec();
+        }
+        let half = self.smoothing_s / 2.0;
+        centres_s
+            .iter()
+            .zip(raw)
+            .map(|(&t, r)| {
+                r.as_ref()?;
+                let mut near: Vec<f64> = centres_s
+                    .iter()
+                    .zip(raw)
+                    .filter(|(&u, _)| (u - t).abs() <= half)
+                    .filter_map(|(_, v)| *v)
+                    .collect();
+                near.sort_by(f64::total_cmp);
+                let n = near.len();
+                Some(if n % 2 == 1 {
+                    near[n / 2]
+                } else {
+                    0.5 * (near[n / 2 - 1] + near[n / 2])
+                })
+            })
+            .collect()
+    }
+
+    /// Estimates for a recording's windows: per-window prediction, then smoothing.
+    pub fn predict_series(
+        &self,
+        centres_s: &[f64],
+        features: &[Option<&WindowFeatures>],
+    ) -> Vec<Option<f64>> {
+        let raw: Vec<Option<f64>> = features
+            .iter()
+            .map(|f| f.and_then(|f| self.predict(f)))
+            .collect();
+        self.smooth(centres_s, &raw)
     }
 
     /// SpO2 estimate of one window (clamped to the output range), or `None` when no submodel

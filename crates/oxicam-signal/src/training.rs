@@ -1,5 +1,7 @@
-//! Fitting the SpO2 model from labelled windows: ridge submodels per channel set with a fixed,
-//! a-priori penalty, deterministic (same windows in, same file out).
+//! Fitting the SpO2 model from labelled windows: ridge submodels per channel set, with the
+//! feature set, penalty and smoothing chosen by inner leave-one-subject-out (deterministic).
+
+use serde::{Deserialize, Serialize};
 
 use crate::features::WindowFeatures;
 use crate::model::{LinearSubmodel, Spo2Model};
@@ -12,34 +14,80 @@ pub const CHANNEL_SETS: &[&[&str]] = &[
     &["green", "blue"],
 ];
 
-/// Settings fixed before looking at any held-out number.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainOptions {
+/// Which features a model uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureSet {
+    /// Ratios of ratios between channel pairs and their logs.
+    Ratios,
+    /// Those plus log perfusion per channel and log colour balance (DC ratios).
+    RatiosPerfusionColour,
+}
+
+/// One modelling choice: evaluated by inner cross-validation, never on reported numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub feature_set: FeatureSet,
     /// Ridge penalty per training sample on standardised features.
     pub alpha: f64,
+    pub smoothing_s: f64,
+}
+
+/// The grid searched, fixed before looking at any result.
+pub fn candidates() -> Vec<Candidate> {
+    let mut out = Vec::new();
+    for feature_set in [FeatureSet::Ratios, FeatureSet::RatiosPerfusionColour] {
+        for alpha in [0.01, 0.1, 1.0] {
+            for smoothing_s in [0.0, 60.0] {
+                out.push(Candidate {
+                    feature_set,
+                    alpha,
+                    smoothing_s,
+                });
+            }
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOptions {
     pub output_range: [f64; 2],
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
-            alpha: 0.1,
             output_range: [70.0, 100.0],
         }
     }
 }
 
-/// The features a channel set offers: the ratios of ratios between its channels and their logs.
-pub fn features_for(channels: &[&str]) -> Vec<&'static str> {
+/// The features a channel set offers under a feature set.
+pub fn features_for(channels: &[&str], set: FeatureSet) -> Vec<&'static str> {
     let has = |c: &str| channels.contains(&c);
     let mut out = Vec::new();
     for (a, b, names) in [
-        ("red", "green", ["ror_rg", "log_ror_rg"]),
-        ("red", "blue", ["ror_rb", "log_ror_rb"]),
-        ("green", "blue", ["ror_gb", "log_ror_gb"]),
+        ("red", "green", ["ror_rg", "log_ror_rg", "log_dc_rg"]),
+        ("red", "blue", ["ror_rb", "log_ror_rb", "log_dc_rb"]),
+        ("green", "blue", ["ror_gb", "log_ror_gb", "log_dc_gb"]),
     ] {
         if has(a) && has(b) {
-            out.extend(names);
+            out.extend(&names[..2]);
+            if set == FeatureSet::RatiosPerfusionColour {
+                out.push(names[2]);
+            }
+        }
+    }
+    if set == FeatureSet::RatiosPerfusionColour {
+        for (c, name) in [
+            ("red", "log_pi_red"),
+            ("green", "log_pi_green"),
+            ("blue", "log_pi_blue"),
+        ] {
+            if has(c) {
+                out.push(name);
+            }
         }
     }
     out
@@ -51,13 +99,15 @@ pub fn fit_model(
     version: &str,
     rows: &[&WindowFeatures],
     labels: &[f64],
+    candidate: &Candidate,
     opts: &TrainOptions,
     provenance: serde_json::Value,
 ) -> Option<Spo2Model> {
     let submodels: Vec<LinearSubmodel> = CHANNEL_SETS
         .iter()
         .filter_map(|set| {
-            LinearSubmodel::fit_ridge(set, &features_for(set), rows, labels, opts.alpha)
+            let features = features_for(set, candidate.feature_set);
+            LinearSubmodel::fit_ridge(set, &features, rows, labels, candidate.alpha)
         })
         .collect();
     (!submodels.is_empty()).then(|| Spo2Model {
@@ -65,6 +115,25 @@ pub fn fit_model(
         kind: "ridge".to_string(),
         output_range: opts.output_range,
         submodels,
+        smoothing_s: candidate.smoothing_s,
         provenance,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_sets_only_use_their_channels() {
+        assert_eq!(
+            features_for(&["green", "blue"], FeatureSet::Ratios),
+            vec!["ror_gb", "log_ror_gb"]
+        );
+        let rich = features_for(&["red", "green"], FeatureSet::RatiosPerfusionColour);
+        assert!(rich.contains(&"log_dc_rg") && rich.contains(&"log_pi_green"));
+        assert!(!rich
+            .iter()
+            .any(|f| f.contains("blue") || f.ends_with("gb") || f.ends_with("rb")));
+    }
 }

@@ -163,20 +163,26 @@ fn print_human(r: &Report) {
     println!("{}", r.notice);
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+/// Reads the file and analyses it: the report `run` prints.
+pub fn analyze_file(args: &Args) -> anyhow::Result<Report> {
+    anyhow::ensure!(args.hop > 0.0, "--hop must be positive");
     let model = match &args.model {
         Some(path) => Spo2Model::from_path(path)?,
         None => Spo2Model::embedded(),
     };
-    let (trace, meta) = load_trace(&args)?;
+    let (trace, meta) = load_trace(args)?;
     let opts = AnalysisOptions {
         reference_spo2: args.reference_spo2,
         hop_s: args.hop,
         ..AnalysisOptions::default()
     };
-    anyhow::ensure!(args.hop > 0.0, "--hop must be positive");
     let mut report = analyze(&trace, &model, &opts);
     report.video = meta;
+    Ok(report)
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let report = analyze_file(&args)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -194,4 +200,67 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ))
     );
     Ok(ExitCode::from(EXIT_UNUSABLE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxicam_video::synth::{
+        embedded_trace, render, Codec, SynthOptions, EMBEDDED_TRACE_HEART_RATE_BPM,
+    };
+
+    fn args(file: PathBuf) -> Args {
+        Args {
+            file,
+            json: false,
+            model: None,
+            reference_spo2: None,
+            fps: 30.0,
+            hop: 2.0,
+        }
+    }
+
+    #[test]
+    fn synthesised_vfr_video_gives_the_known_heart_rate() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = SynthOptions::new(embedded_trace(), dir.path().join("clip.mp4"));
+        opts.width = 160;
+        opts.height = 120;
+        opts.vfr = true;
+        opts.codec = Codec::H264;
+        opts.seconds = Some(25.0);
+        render(&opts).unwrap();
+        let report = analyze_file(&args(opts.out.clone())).unwrap();
+        assert!(report.usable, "{:?}", report.quality.reasons);
+        let hr = report.heart_rate_bpm.unwrap();
+        assert!((hr - EMBEDDED_TRACE_HEART_RATE_BPM).abs() < 1.5, "{hr}");
+        assert!(report.video.as_ref().is_some_and(|v| v.codec == "h264"));
+        assert!(report.spo2_percent.is_some());
+    }
+
+    #[test]
+    fn trace_csv_and_unusable_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("trace.csv");
+        let rows: String = embedded_trace()
+            .iter()
+            .map(|[r, g, b]| format!("{r},{g},{b}\n"))
+            .collect();
+        std::fs::write(&csv, format!("R,G,B\n{rows}")).unwrap();
+        let report = analyze_file(&args(csv)).unwrap();
+        assert!(report.usable && report.video.is_none());
+        assert!((report.heart_rate_bpm.unwrap() - EMBEDDED_TRACE_HEART_RATE_BPM).abs() < 1.5);
+
+        let short = dir.path().join("short.csv");
+        std::fs::write(&short, "R,G,B\n200,60,40\n201,61,41\n").unwrap();
+        let report = analyze_file(&args(short.clone())).unwrap();
+        assert!(!report.usable);
+        assert_eq!(report.quality.reasons[0].code, "too_short");
+        assert_eq!(run(args(short)).unwrap(), ExitCode::from(EXIT_UNUSABLE));
+
+        let bad = dir.path().join("bad.csv");
+        std::fs::write(&bad, "R,G,B\n1,2\n").unwrap();
+        let err = analyze_file(&args(bad)).unwrap_err();
+        assert!(format!("{err:#}").contains("line 2"), "{err:#}");
+    }
 }

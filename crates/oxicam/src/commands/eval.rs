@@ -215,6 +215,16 @@ pub fn print_report(r: &EvalReport) {
         num(c.spo2_mae_uncalibrated, ""),
         "".into(),
     );
+    for f in &r.folds {
+        println!(
+            "fold without {}: chose {:?}, alpha {}, smoothing {} s (inner CV SpO2 MAE {})",
+            f.held_out,
+            f.candidate.feature_set,
+            f.candidate.alpha,
+            f.candidate.smoothing_s,
+            num(f.inner_spo2_mae, "")
+        );
+    }
     println!();
     println!(
         "{:<8} {:<6} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10}",
