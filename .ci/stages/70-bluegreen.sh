@@ -16,6 +16,8 @@ source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$OXICAM_ROOT"
 export CI_STATE="${CI_STATE:-$OXICAM_ROOT/target/ci-state}"
 export BG_STATE_DIR="$CI_STATE/bluegreen"
+# Colours bind 127.0.0.1:PORT in the host network (see drivers/haproxy.sh for why not -p).
+export BG_DOCKER_NET="${BG_DOCKER_NET:-host}"
 work="$CI_STATE/bluegreen-run"
 rm -rf "$work"
 mkdir -p "$work" "$CI_STATE/pids" "$CI_STATE/logs"
@@ -142,6 +144,13 @@ if [[ "$broken_image" != process:* ]]; then
     die "blue's previous build was not restored"
 fi
 hap_ready blue || die "blue's previous build is not ready again after the failed release"
+# Its own counters, read just before it was removed: only the smoke test's uploads reached it.
+broken_runs="$(awk '/^oxicam_http_requests_total\{/ && /method="POST"/ && /route="\/run"/ { n += $NF }
+  END { print n + 0 }' "$BG_STATE_DIR/blue.failed-build-metrics")"
+smoke_runs="$(grep -cE '^(ok|FAIL) +run ' "$work/broken.out" || true)"
+[ -s "$BG_STATE_DIR/blue.failed-build-metrics" ] || die "no /metrics captured from the broken build"
+[ "$broken_runs" = "$smoke_runs" ] ||
+  die "the broken build served $broken_runs POST /run, the smoke test sent $smoke_runs"
 
 # --- 4. rollback to blue under load ---------------------------------------------------
 log "=== 4. rollback to blue under load ==="
@@ -201,9 +210,10 @@ summary() {
     "broken build: release" "exit non-zero, smoke failed, traffic stayed on green" \
     "broken build: sent/failed" "$(load_field broken 's["sent"]') / $(load_field broken 's["failed"]')" \
     "broken build: connections to it" "$((blue_sessions_after - blue_sessions_before)) (HAProxy stot of the blue slot)" \
+    "broken build: its own /metrics" "$broken_runs POST /run, all from the smoke test ($smoke_runs)" \
     "rollback green->blue: sent/failed" "$(load_field rollback 's["sent"]') / $(load_field rollback 's["failed"]')" \
     "rollback green->blue: switch time" "$(report_value rollback switch_ms) ms" \
-    "kill live blue: sent/failed" "$(load_field kill 's["sent"]') / $kill_failed (goal 0, not asserted)" \
+    "kill live blue: sent/failed" "$(load_field kill 's["sent"]') / $kill_failed (goal 0, not asserted; docker network: $BG_DOCKER_NET)" \
     "kill live blue: out of rotation" "${taken_out_ms} ms after SIGKILL; answered by $(load_field kill 's["colors_seen"]')" \
     "kill live blue: in-flight POST /run" "HTTP $inflight_status (sent 0.15 s before SIGKILL)" \
     "kill live blue: HAProxy retries" "$retries (retried or redispatched to green instead of failing)"

@@ -5,7 +5,13 @@
 # the HAProxy runtime API (deploy/bluegreen/haproxy.cfg explains the layout).
 #
 # Settings (environment): BG_STATE_DIR (runtime socket, live map, per-colour state; default
-# $CI_STATE/bluegreen), BG_LB_PORT / BG_BLUE_PORT / BG_GREEN_PORT (18080/18081/18082).
+# $CI_STATE/bluegreen), BG_LB_PORT / BG_BLUE_PORT / BG_GREEN_PORT (18080/18081/18082),
+# BG_DOCKER_NET: `publish` (-p 127.0.0.1:PORT:8000, default) or `host` (the container shares
+# the host's network and oxicam binds 127.0.0.1:PORT itself). Either way only loopback
+# listens. `host` is what the CI stage uses: Docker's userland proxy behind a published port
+# keeps accepting connections for a container that has died and then closes them, so a
+# crash looks like empty responses instead of refused connections and HAProxy takes longer
+# to notice; a real load balancer talks to the instance directly, as with `host`.
 # Sourced by deploy/bluegreen/lib.sh; implements the drv_* contract described there.
 
 : "${CI_STATE:=$OXICAM_ROOT/target/ci-state}"
@@ -13,6 +19,7 @@
 : "${BG_LB_PORT:=18080}"
 : "${BG_BLUE_PORT:=18081}"
 : "${BG_GREEN_PORT:=18082}"
+: "${BG_DOCKER_NET:=publish}"
 export BG_STATE_DIR BG_LB_PORT BG_BLUE_PORT BG_GREEN_PORT
 
 HAPROXY_CFG="$OXICAM_ROOT/deploy/bluegreen/haproxy.cfg"
@@ -84,9 +91,12 @@ hap_start() {
       >>"$CI_STATE/logs/oxicam-bg-$color.log" 2>&1 </dev/null &
     echo $! >"$CI_STATE/pids/oxicam-bg-$color.pid"
   else
+    local network=(-p "127.0.0.1:$port:8000")
+    if [ "$BG_DOCKER_NET" = host ]; then
+      network=(--network host -e "OXICAM_ADDR=127.0.0.1:$port")
+    fi
     docker run -d --name "$(hap_container "$color")" --label oxicam.ci=1 \
-      --label "oxicam.bluegreen.color=$color" \
-      -e "OXICAM_COLOR=$color" -p "127.0.0.1:$port:8000" \
+      --label "oxicam.bluegreen.color=$color" -e "OXICAM_COLOR=$color" "${network[@]}" \
       --read-only --tmpfs /tmp:rw,size=512m --cap-drop ALL --security-opt no-new-privileges \
       "$image" serve >/dev/null
   fi
@@ -209,6 +219,8 @@ drv_verify() {
 drv_abort() {
   local color="$1" previous
   hap_cmd "set server bk_$color/$color state maint" >/dev/null
+  # Kept for the post-mortem (and the CI stage's proof that only the smoke test reached it).
+  curl -fs --max-time 2 "$(hap_url "$color")/metrics" >"$BG_STATE_DIR/$color.failed-build-metrics" || true
   hap_stop "$color"
   rm -f "$BG_STATE_DIR/$color.image"
   [ -f "$BG_STATE_DIR/$color.previous-image" ] || return 0
