@@ -19,11 +19,15 @@
 # Sourced by release.sh/rollback.sh after scripts/lib.sh. If BG_REPORT names a file, timings
 # are appended to it as key=value lines (switch_ms, release_s) for the CI stage to print.
 
-BG_READY_TIMEOUT="${BG_READY_TIMEOUT:-90}"
-BG_SMOKE_TIMEOUT="${BG_SMOKE_TIMEOUT:-120}"
-BG_SWITCH_TIMEOUT="${BG_SWITCH_TIMEOUT:-30}"
-BG_VERIFY_TIMEOUT="${BG_VERIFY_TIMEOUT:-30}"
 BG_COLORS=(blue green)
+
+# Gate timeouts in seconds: the environment wins, then the driver's DRV_DEFAULT_*, then these.
+bg_timeouts() {
+  BG_READY_TIMEOUT="${BG_READY_TIMEOUT:-${DRV_DEFAULT_READY_TIMEOUT:-90}}"
+  BG_SMOKE_TIMEOUT="${BG_SMOKE_TIMEOUT:-${DRV_DEFAULT_SMOKE_TIMEOUT:-120}}"
+  BG_SWITCH_TIMEOUT="${BG_SWITCH_TIMEOUT:-${DRV_DEFAULT_SWITCH_TIMEOUT:-30}}"
+  BG_VERIFY_TIMEOUT="${BG_VERIFY_TIMEOUT:-${DRV_DEFAULT_VERIFY_TIMEOUT:-30}}"
+}
 
 bg_other_color() {
   case "$1" in
@@ -45,6 +49,7 @@ bg_load_driver() {
     drv_abort drv_commit; do
     declare -F "$fn" >/dev/null || die "driver $target does not define $fn"
   done
+  bg_timeouts
   drv_init
 }
 

@@ -16,6 +16,10 @@
 # The image the overlay renders; the release image replaces it.
 K8S_PLACEHOLDER_IMAGE="registry.example.invalid/oxicam:latest"
 K8S_HAD_PREVIOUS=""
+# Rollouts pull images and each verify is a smoke Job (pod start + a real analysis); read by
+# bg_timeouts in lib.sh.
+# shellcheck disable=SC2034
+DRV_DEFAULT_READY_TIMEOUT=300 DRV_DEFAULT_SMOKE_TIMEOUT=240 DRV_DEFAULT_VERIFY_TIMEOUT=240
 
 kc() {
   if [ -n "$BG_K8S_CONTEXT" ]; then
@@ -133,8 +137,21 @@ drv_switch() {
   [ "$(drv_live_color)" = "$color" ]
 }
 
+# k8s_endpoints_only COLOR: every endpoint of the public Service is a pod of COLOR.
+k8s_endpoints_only() {
+  local pods
+  pods="$(kc get endpointslices -l kubernetes.io/service-name=oxicam \
+    -o jsonpath='{range .items[*].endpoints[*]}{.targetRef.name}{"\n"}{end}')"
+  [ -n "$pods" ] && ! grep -qv "^oxicam-$1-" <<<"$pods"
+}
+
 drv_verify() {
   local color="$1" image
+  # The selector change reaches the endpoints asynchronously; smoke once it has.
+  bg_retry_until 60 k8s_endpoints_only "$color" || {
+    log "the oxicam Service still has endpoints that are not $color"
+    return 1
+  }
   image="$(kc get deployment "oxicam-$color" -o jsonpath='{.spec.template.spec.containers[0].image}')"
   # Through the public Service, as a client would see it.
   k8s_smoke_job "oxicam-verify-$color-$(date +%s)" "$image" "$(k8s_svc_url oxicam)" "$color" 60
