@@ -26,7 +26,12 @@ if [ "$registry" = "$local_registry" ] && ! registry_up; then
   registry_up || { tail -n 20 "$CI_STATE/logs/registry.log" >&2; die "docker-registry did not come up on $local_registry"; }
 fi
 
-ref="$(ensure_app_image)"
+# The image stage 40 built (HEAD may have moved since in a shared work tree), else build it.
+if [ -s "$CI_STATE/image-ref" ] && image_exists "$(cat "$CI_STATE/image-ref")"; then
+  ref="$(cat "$CI_STATE/image-ref")"
+else
+  ref="$(ensure_app_image)"
+fi
 sha="${ref##*:}"
 remote="$registry/oxicam:$sha"
 image_id="$(docker image inspect -f '{{.Id}}' "$ref")"
