@@ -16,6 +16,17 @@
 # where it was and exits non-zero naming the failed gate. Rollback: gate (the other colour is
 # ready), switch, verify.
 #
+# Driver contract (each returns non-zero on failure; COLOR is blue|green):
+#   drv_init                        reach the target, create what every release needs
+#   drv_live_color                  print the colour that has the traffic ("" before the first)
+#   drv_deploy COLOR IMAGE          run IMAGE as COLOR without traffic, remember the old build
+#   drv_wait_ready COLOR SECONDS    COLOR is ready to serve
+#   drv_smoke COLOR IMAGE SECONDS   `oxicam smoke --expect-color COLOR` against COLOR directly
+#   drv_switch COLOR SECONDS        new requests go to COLOR, requests in flight finish
+#   drv_verify COLOR                the public entry point is served by COLOR (retried here)
+#   drv_abort COLOR                 remove the new build of COLOR, restore the remembered one
+#   drv_commit COLOR                forget the remembered build
+#
 # Sourced by release.sh/rollback.sh after scripts/lib.sh. If BG_REPORT names a file, timings
 # are appended to it as key=value lines (switch_ms, release_s) for the CI stage to print.
 
