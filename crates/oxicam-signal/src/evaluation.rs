@@ -116,6 +116,11 @@ pub struct CalibrationScore {
     pub spo2_mae_calibrated: Option<f64>,
     /// The constant baseline shifted by the same offset (calibrating a constant).
     pub baseline_spo2_mae_calibrated: Option<f64>,
+    /// Leave-one-subject-out only: a model trained on feature changes since the start to
+    /// predict SpO2 changes, anchored on the start reading (what calibration could buy with a
+    /// model made for it).
+    pub spo2_mae_change_model: Option<f64>,
+    pub change_model_windows: usize,
 }
 
 /// The scores `oxicam eval` prints; JSON keys are part of the CLI contract.
@@ -295,6 +300,103 @@ pub fn select_candidate(groups: &[Group], opts: &EvalOptions) -> (Candidate, Opt
     best.map_or((FALLBACK_CANDIDATE, None), |(c, m)| (c, Some(m)))
 }
 
+/// Ridge on raw vectors (standardised inside), for the change-tracking model below:
+/// returns a predictor.
+fn ridge_vectors(x: &[Vec<f64>], y: &[f64], alpha: f64) -> Option<impl Fn(&[f64]) -> f64> {
+    use nalgebra::{DMatrix, DVector};
+    let n = x.len();
+    let p = x.first()?.len();
+    if n < 2 * p + 2 {
+        return None;
+    }
+    let mean: Vec<f64> = (0..p)
+        .map(|j| x.iter().map(|r| r[j]).sum::<f64>() / n as f64)
+        .collect();
+    let scale: Vec<f64> = (0..p)
+        .map(|j| {
+            (x.iter().map(|r| (r[j] - mean[j]).powi(2)).sum::<f64>() / n as f64)
+                .sqrt()
+                .max(1e-9)
+        })
+        .collect();
+    let y_mean = y.iter().sum::<f64>() / n as f64;
+    let xm = DMatrix::from_fn(n, p, |i, j| {
+        ((x[i][j] - mean[j]) / scale[j]).clamp(-4.0, 4.0)
+    });
+    let yv = DVector::from_fn(n, |i, _| y[i] - y_mean);
+    let gram = xm.transpose() * &xm + DMatrix::identity(p, p) * (alpha * n as f64);
+    let beta = gram.cholesky()?.solve(&(xm.transpose() * yv));
+    Some(move |v: &[f64]| {
+        y_mean
+            + (0..p)
+                .map(|j| beta[j] * ((v[j] - mean[j]) / scale[j]).clamp(-4.0, 4.0))
+                .sum::<f64>()
+    })
+}
+
+const DELTA_FEATURES: &[&str] = &["log_ror_rg", "log_ror_rb", "log_ror_gb"];
+
+/// Per recording: (window start, feature change from the first span, label, label change),
+/// where the first span's mean label stands for the user's reference reading.
+#[allow(clippy::type_complexity)]
+fn delta_rows(ws: &[LabelledWindow], span_s: f64) -> Option<(f64, Vec<(f64, Vec<f64>, f64)>)> {
+    let t0 = ws.first()?.detail.start_s;
+    let rows: Vec<(f64, Vec<f64>, f64)> = ws
+        .iter()
+        .filter_map(|w| {
+            let f = w.usable_features()?;
+            let x: Option<Vec<f64>> = DELTA_FEATURES.iter().map(|n| f.value(n)).collect();
+            Some((w.detail.start_s, x?, w.spo2_label?))
+        })
+        .collect();
+    let early: Vec<&(f64, Vec<f64>, f64)> = rows.iter().filter(|r| r.0 < t0 + span_s).collect();
+    if early.is_empty() {
+        return None;
+    }
+    let p = DELTA_FEATURES.len();
+    let base_x: Vec<f64> = (0..p)
+        .map(|j| early.iter().map(|r| r.1[j]).sum::<f64>() / early.len() as f64)
+        .collect();
+    let base_y = early.iter().map(|r| r.2).sum::<f64>() / early.len() as f64;
+    let out = rows
+        .into_iter()
+        .filter(|r| r.0 >= t0 + span_s)
+        .map(|(t, x, y)| (t, x.iter().zip(&base_x).map(|(a, b)| a - b).collect(), y))
+        .collect();
+    Some((base_y, out))
+}
+
+/// Calibrated change-tracking model, leave-one-subject-out: ridge from feature changes since
+/// the first span to SpO2 changes, anchored on the reading at the start. Returns (pred, label).
+fn delta_model_pairs(groups: &[Group], opts: &EvalOptions) -> Vec<(f64, f64)> {
+    let mut subjects: Vec<&str> = groups.iter().map(|g| g.0).collect();
+    subjects.sort();
+    subjects.dedup();
+    let mut pairs = Vec::new();
+    for &held in &subjects {
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for (_, ws) in groups.iter().filter(|g| g.0 != held) {
+            if let Some((base_y, rows)) = delta_rows(ws, opts.calibration_span_s) {
+                for (_, dx, label) in rows {
+                    x.push(dx);
+                    y.push(label - base_y);
+                }
+            }
+        }
+        let Some(predict) = ridge_vectors(&x, &y, FALLBACK_CANDIDATE.alpha) else {
+            continue;
+        };
+        for (_, ws) in groups.iter().filter(|g| g.0 == held) {
+            if let Some((base_y, rows)) = delta_rows(ws, opts.calibration_span_s) {
+                for (_, dx, label) in rows {
+                    pairs.push(((base_y + predict(&dx)).clamp(70.0, 100.0), label));
+                }
+            }
+        }
+    }
+    pairs
+}
+
 fn hr_mean(groups: &[Group]) -> f64 {
     let v: Vec<f64> = groups
         .iter()
@@ -391,6 +493,11 @@ pub fn evaluate_labelled(
     }
     let mut report = summarise(&scored, model, subjects, opts);
     report.folds = folds;
+    if model.is_none() {
+        let pairs = delta_model_pairs(&groups, opts);
+        report.calibration.change_model_windows = pairs.len();
+        report.calibration.spo2_mae_change_model = round4(mae(&pairs));
+    }
     report
 }
 
@@ -528,6 +635,7 @@ fn summarise(
             spo2_mae_uncalibrated: round4(mae(&cal.0)),
             spo2_mae_calibrated: round4(mae(&cal.1)),
             baseline_spo2_mae_calibrated: round4(mae(&cal.2)),
+            ..CalibrationScore::default()
         },
         per_recording,
         folds: Vec::new(),

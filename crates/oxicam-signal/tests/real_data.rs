@@ -79,3 +79,34 @@ fn real_traces_heart_rate_and_loso_spo2_beat_the_bounds() {
     // Held-out SpO2 must beat predicting the training mean.
     assert!(report.spo2_mae.unwrap() < report.baseline_spo2_mae.unwrap());
 }
+
+#[test]
+fn the_shipped_model_is_reproduced_by_training_on_the_shared_data() {
+    use oxicam_signal::evaluation::{fit_groups, select_candidate, Group};
+    use oxicam_signal::Spo2Model;
+    let recordings = load();
+    let opts = EvalOptions::default();
+    let labelled: Vec<_> = recordings.iter().map(|r| label_windows(r, &opts)).collect();
+    let groups: Vec<Group> = recordings
+        .iter()
+        .zip(&labelled)
+        .map(|(r, ws)| (r.subject.as_str(), ws.as_slice()))
+        .collect();
+    let (candidate, _) = select_candidate(&groups, &opts);
+    let fit = |v: &str| fit_groups(&groups, &candidate, &opts, v, serde_json::Value::Null).unwrap();
+    let (a, b) = (fit("a"), fit("a"));
+    assert_eq!(a, b, "training is not deterministic");
+    let shipped = Spo2Model::embedded();
+    assert_eq!(shipped.smoothing_s, a.smoothing_s);
+    assert_eq!(shipped.submodels.len(), a.submodels.len());
+    for (s, t) in shipped.submodels.iter().zip(&a.submodels) {
+        assert_eq!(s.features, t.features);
+        for (x, y) in s.coefficients.iter().zip(&t.coefficients) {
+            assert!(
+                (x - y).abs() < 1e-6,
+                "models/spo2-2026.1.json is stale: run `oxicam train`"
+            );
+        }
+        assert!((s.intercept - t.intercept).abs() < 1e-6);
+    }
+}
