@@ -241,3 +241,37 @@ fn too_long_is_refused_from_the_header_and_cancel_stops_decoding() {
         "{done} {total:?}"
     );
 }
+
+#[test]
+fn a_header_that_understates_the_duration_is_caught_while_decoding() {
+    let dir = temp_dir();
+    let clip = render(dir.path(), "clip.mkv", Codec::H264, (160, 120), 3.0, |_| {});
+    let mut bytes = std::fs::read(&clip.path).unwrap();
+    // Matroska Duration element (ID 0x4489, 8-byte float, milliseconds): claim 0.5 s.
+    let at = bytes
+        .windows(3)
+        .position(|w| w == [0x44, 0x89, 0x88])
+        .expect("Duration element");
+    bytes[at + 3..at + 11].copy_from_slice(&500.0f64.to_be_bytes());
+    let liar = write(dir.path(), "liar.mkv", &bytes);
+    let frames_seen = Arc::new(AtomicUsize::new(0));
+    let opts = DecodeOptions {
+        max_duration_s: Some(1.0),
+        progress: Some({
+            let frames_seen = frames_seen.clone();
+            Arc::new(move |_, total| {
+                assert_eq!(total, Some(0.5), "the header's claim");
+                frames_seen.fetch_add(1, Ordering::Relaxed);
+            })
+        }),
+        ..DecodeOptions::default()
+    };
+    let err = extract_trace(&liar, &opts).unwrap_err();
+    assert_eq!(err.code(), "too_long", "{err}");
+    assert!(
+        frames_seen.load(Ordering::Relaxed) > 0,
+        "refused during decoding"
+    );
+    // Without a limit the whole file decodes.
+    assert_eq!(decode(&liar).trace.len(), clip.frame_count());
+}
