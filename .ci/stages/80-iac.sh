@@ -91,7 +91,7 @@ if failed or not passed:
 PY
 
 step "deploy.sh --dry-run: stack order, parameters, service role, never ActiveColor"
-plan="$(AWS_REGION=eu-west-1 OXICAM_CFN_ROLE_ARN=arn:aws:iam::123456789012:role/deploy \
+plan="$(env -u OXICAM_STACKS AWS_REGION=eu-west-1 OXICAM_CFN_ROLE_ARN=arn:aws:iam::123456789012:role/deploy \
   deploy/cloudformation/deploy.sh --dry-run ci 2>/dev/null)"
 [ "$(grep -oE -- '--stack-name oxicam-ci-[a-z-]+' <<<"$plan" | cut -d' ' -f2 | paste -sd' ')" = \
   "oxicam-ci-network oxicam-ci-registry oxicam-ci-hosts oxicam-ci-loadbalancer oxicam-ci-cluster" ] ||
