@@ -135,10 +135,10 @@ docker run -d --name "$target" --hostname oxicam-blue --label oxicam.ci=1 \
   -v /var/run/docker.sock:/var/run/docker.sock \
   "$OXICAM_BASE_IMAGE" sleep infinity >/dev/null
 
-# run_roles N: host + app roles against the target; prints the recap's changed count.
+# run_roles N [IMAGE]: host + app roles against the target; prints the recap's changed count.
 run_roles() {
-  local n="$1" recap
-  ansible-playbook -i inventories/ci-container -e app_color=blue -e "app_image=$app_image" \
+  local n="$1" image="${2:-$app_image}" recap
+  ansible-playbook -i inventories/ci-container -e app_color=blue -e "app_image=$image" \
     site.yml deploy.yml >"$logs/run$n.log" 2>&1 || {
     tail -n 60 "$logs/run$n.log" >&2
     die "ansible run $n failed (full log: $logs/run$n.log)"
@@ -185,4 +185,16 @@ docker exec "$target" curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:8000/
 step "oxicam smoke against the deployed colour: POST /run with a synthesized clip of known heart rate"
 docker exec "$app_container" oxicam smoke --url http://127.0.0.1:8000 --expect-color blue --timeout 120
 
-step "IaC stage passed: run 1 changed $changed1 task(s), run 2 changed 0"
+# A release: the same colour gets another image (the app image plus a label, so a new image id).
+step "run 3: deploy a new image to the same colour (must replace the container, then be ready)"
+next_image="oxicam-iac-next:$(date +%s)"
+printf 'FROM %s\nLABEL oxicam.iac.release=next\n' "$app_image" | docker build -q -t "$next_image" - >/dev/null
+changed3="$(run_roles 3 "$next_image")"
+[ "$changed3" -gt 0 ] || die "deploying $next_image changed nothing"
+[ "$(docker inspect -f '{{.Image}}' "$app_container")" = "$(docker image inspect -f '{{.Id}}' "$next_image")" ] ||
+  die "$app_container does not run $next_image after run 3"
+docker exec "$target" curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:8000/readyz
+remove_containers
+docker rmi "$next_image" >/dev/null
+
+step "IaC stage passed: run 1 changed $changed1 task(s), run 2 changed 0, run 3 (new image) changed $changed3"
