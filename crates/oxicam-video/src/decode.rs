@@ -115,6 +115,9 @@ pub(crate) fn extract(path: &Path, opts: &DecodeOptions) -> Result<DecodedVideo,
         if packet.stream() != stream_index {
             continue;
         }
+        if is_cancelled(opts) {
+            return Err(VideoError::Cancelled);
+        }
         packets_read += 1;
         if packet.is_corrupt() {
             truncated = true;
@@ -166,6 +169,12 @@ pub(crate) fn extract(path: &Path, opts: &DecodeOptions) -> Result<DecodedVideo,
         trace: Trace { samples, truncated },
         meta,
     })
+}
+
+fn is_cancelled(opts: &DecodeOptions) -> bool {
+    opts.cancel
+        .as_ref()
+        .is_some_and(|cancel| cancel.load(Ordering::Relaxed))
 }
 
 struct Vetted {
@@ -352,10 +361,8 @@ impl FrameLoop<'_> {
     }
 
     fn on_frame(&mut self) -> Result<(), VideoError> {
-        if let Some(cancel) = &self.opts.cancel {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(VideoError::Cancelled);
-            }
+        if is_cancelled(self.opts) {
+            return Err(VideoError::Cancelled);
         }
         let t_s = match self.frame.timestamp() {
             Some(pts) => (pts - self.start_pts) as f64 * self.time_base,

@@ -65,7 +65,17 @@ pub struct DecodedVideo {
 /// short after its index gives the frames decoded so far with `trace.truncated` set.
 pub fn extract_trace(path: &Path, opts: &DecodeOptions) -> Result<DecodedVideo, VideoError> {
     init_ffmpeg()?;
-    decode::extract(path, opts)
+    // Belt and braces for a service: a bug of ours on some odd file must become an error
+    // response, not a crashed worker. FFmpeg state is per call, so nothing is left poisoned.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode::extract(path, opts)))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(VideoError::Internal(format!("decoder bug: {what}")))
+        })
 }
 
 static INIT: Once = Once::new();
