@@ -138,6 +138,8 @@ impl Region {
 /// Reusable buffers so per-frame work allocates nothing after the first frame.
 #[derive(Default)]
 pub struct StatsScratch {
+    /// Clip thresholds of the last conversion seen (streams do not change it mid-way).
+    tables: Option<(ColorConversion, ClipTables)>,
     thr_r: Vec<i16>,
     thr_g: Vec<i16>,
     thr_b: Vec<i16>,
@@ -148,10 +150,8 @@ pub struct StatsScratch {
 struct ClipTables {
     thr_r_of_v: [i16; 256],
     thr_b_of_u: [i16; 256],
-    g_of_u: [f32; 256],
-    g_of_v: [f32; 256],
-    y0: f32,
-    ay: f32,
+    /// Indexed by `u << 8 | v`.
+    thr_g_of_uv: Vec<i16>,
 }
 
 const CLIP_HIGH: f64 = 250.0;
@@ -162,8 +162,6 @@ impl ClipTables {
         let c = conv.coefficients();
         let mut thr_r_of_v = [0i16; 256];
         let mut thr_b_of_u = [0i16; 256];
-        let mut g_of_u = [0f32; 256];
-        let mut g_of_v = [0f32; 256];
         for code in 0..256usize {
             let d = code as f64 - 128.0;
             // Y >= y0 + (250 - rv d) / ay
@@ -172,24 +170,24 @@ impl ClipTables {
             // Y <= y0 + (5 - bu d) / ay
             let b = (c.y0 + (CLIP_LOW - c.bu * d) / c.ay).floor();
             thr_b_of_u[code] = b.clamp(-1.0, 256.0) as i16;
-            g_of_u[code] = (c.gu * d) as f32;
-            g_of_v[code] = (c.gv * d) as f32;
         }
+        // Y <= y0 + (5 + gu du + gv dv) / ay
+        let thr_g_of_uv = (0..65_536usize)
+            .map(|uv| {
+                let (du, dv) = ((uv >> 8) as f64 - 128.0, (uv & 255) as f64 - 128.0);
+                let g = (c.y0 + (CLIP_LOW + c.gu * du + c.gv * dv) / c.ay).floor();
+                g.clamp(-1.0, 256.0) as i16
+            })
+            .collect();
         ClipTables {
             thr_r_of_v,
             thr_b_of_u,
-            g_of_u,
-            g_of_v,
-            y0: c.y0 as f32,
-            ay: c.ay as f32,
+            thr_g_of_uv,
         }
     }
 
     fn thr_g(&self, u: u8, v: u8) -> i16 {
-        // Y <= y0 + (5 + gu du + gv dv) / ay
-        let t = self.y0
-            + (CLIP_LOW as f32 + self.g_of_u[u as usize] + self.g_of_v[v as usize]) / self.ay;
-        t.floor().clamp(-1.0, 256.0) as i16
+        self.thr_g_of_uv[(u as usize) << 8 | v as usize]
     }
 }
 
@@ -280,7 +278,10 @@ pub fn frame_sample(
     let mut full_v = 0u64;
     let mut roi_u = 0u64;
     let mut roi_v = 0u64;
-    let tables = ClipTables::new(conv);
+    if scratch.tables.as_ref().is_none_or(|(c, _)| c != conv) {
+        scratch.tables = Some((*conv, ClipTables::new(conv)));
+    }
+    let tables = &scratch.tables.as_ref().expect("tables just set").1;
     scratch.thr_r.resize(roi_w, 0);
     scratch.thr_g.resize(roi_w, 0);
     scratch.thr_b.resize(roi_w, 0);
@@ -303,16 +304,15 @@ pub fn frame_sample(
         // Per-pixel clipping: expand this chroma row's thresholds to luma resolution once,
         // then compare every luma pixel it covers (vectorisable, no RGB conversion).
         let rep = 1usize << sx;
-        for (i, (&u, &v)) in u_in.iter().zip(v_in).enumerate() {
-            let (tr, tg, tb) = (
-                tables.thr_r_of_v[v as usize],
-                tables.thr_g(u, v),
-                tables.thr_b_of_u[u as usize],
-            );
-            let span = i * rep..(i + 1) * rep;
-            scratch.thr_r[span.clone()].fill(tr);
-            scratch.thr_g[span.clone()].fill(tg);
-            scratch.thr_b[span].fill(tb);
+        let expanded = scratch
+            .thr_r
+            .chunks_exact_mut(rep)
+            .zip(scratch.thr_g.chunks_exact_mut(rep))
+            .zip(scratch.thr_b.chunks_exact_mut(rep));
+        for (((r, g), b), (&u, &v)) in expanded.zip(u_in.iter().zip(v_in)) {
+            r.fill(tables.thr_r_of_v[v as usize]);
+            g.fill(tables.thr_g(u, v));
+            b.fill(tables.thr_b_of_u[u as usize]);
         }
         for yy in (cy << sy)..((cy + 1) << sy).min(region.y1) {
             let luma = row(planes.luma, planes.luma_stride, yy, region.x0, region.x1);
