@@ -221,6 +221,63 @@ fn finger_like_colour(rgb_mean: [f64; 3]) -> bool {
     r >= LEVEL_CEILING || r > 1.15 * g.max(b)
 }
 
+/// Beat rate may replace the spectral rate only within this relative difference, and only
+/// when the beat intervals vary less than this (coefficient of variation).
+const BEAT_AGREEMENT: f64 = 0.08;
+const BEAT_MAX_INTERVAL_CV: f64 = 0.1;
+
+/// Mean rate (Hz) from the beat times in a band-passed window: maxima of the inverted signal
+/// (a beat darkens the frame) at least 0.6 expected periods apart, times refined by parabolic
+/// interpolation; rate = (beats - 1) / (last - first).
+pub fn mean_beat_rate(x: &[f64], rate_hz: f64, expected_hz: f64) -> Option<f64> {
+    if !(expected_hz > 0.0) || x.len() < 3 {
+        return None;
+    }
+    let min_gap = (0.6 * rate_hz / expected_hz).max(1.0) as usize;
+    let mut beats: Vec<f64> = Vec::new();
+    let mut last_idx: Option<usize> = None;
+    let y = |i: usize| -x[i];
+    for i in 1..x.len() - 1 {
+        if !(y(i) > 0.0 && y(i) >= y(i - 1) && y(i) > y(i + 1)) {
+            continue;
+        }
+        // Keep the highest maximum within min_gap of the previous one.
+        if let Some(j) = last_idx {
+            if i - j < min_gap {
+                if y(i) > y(j) {
+                    beats.pop();
+                } else {
+                    continue;
+                }
+            }
+        }
+        let (a, b, c) = (y(i - 1), y(i), y(i + 1));
+        let denom = a - 2.0 * b + c;
+        let delta = if denom.abs() > 1e-15 {
+            (0.5 * (a - c) / denom).clamp(-0.5, 0.5)
+        } else {
+            0.0
+        };
+        beats.push((i as f64 + delta) / rate_hz);
+        last_idx = Some(i);
+    }
+    if beats.len() < 3 {
+        return None;
+    }
+    // Irregular intervals mean some maxima were not beats (a strong second harmonic, noise):
+    // the spectral rate is safer then.
+    let intervals: Vec<f64> = beats.windows(2).map(|w| w[1] - w[0]).collect();
+    let mean_iv = intervals.iter().sum::<f64>() / intervals.len() as f64;
+    let sd_iv = (intervals.iter().map(|v| (v - mean_iv).powi(2)).sum::<f64>()
+        / intervals.len() as f64)
+        .sqrt();
+    if sd_iv > BEAT_MAX_INTERVAL_CV * mean_iv {
+        return None;
+    }
+    let span = beats[beats.len() - 1] - beats[0];
+    (span > 0.0).then(|| (beats.len() - 1) as f64 / span)
+}
+
 /// Full analysis with per-window details.
 pub fn analyze_detailed(trace: &Trace, model: &Spo2Model, opts: &AnalysisOptions) -> Analysis {
     let fs = ANALYSIS_RATE_HZ;
@@ -310,7 +367,16 @@ pub fn analyze_detailed(trace: &Trace, model: &Spo2Model, opts: &AnalysisOptions
             pa.total_cmp(&pb)
         });
         let mut features = None;
-        let peak = best.and_then(|c| peaks[c]);
+        let mut peak = best.and_then(|c| peaks[c]);
+        if let (Some(c), Some(p)) = (best, peak.as_mut()) {
+            // The spectrum gives the dominant rate; the mean beat interval gives the window's
+            // mean rate when it drifts. Trust the beats only when they agree with the spectrum.
+            if let Some(beats_hz) = mean_beat_rate(&pulse[c][s..e], fs, p.frequency_hz) {
+                if (beats_hz / p.frequency_hz - 1.0).abs() < BEAT_AGREEMENT {
+                    p.frequency_hz = beats_hz;
+                }
+            }
+        }
         match (best, peak) {
             (Some(c), Some(p)) => {
                 if p.snr_db < opts.min_snr_db {

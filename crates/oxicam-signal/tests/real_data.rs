@@ -69,8 +69,9 @@ fn real_traces_heart_rate_and_loso_spo2_beat_the_bounds() {
             }
         }
     }
-    // Measured 0.99 bpm at 91.7 % coverage (10 s windows, 5 s hop, reference +7 s).
-    assert!(hr <= 1.1, "heart-rate MAE {hr}");
+    // Measured 0.80 bpm at 91.5 % coverage (10 s windows, 5 s hop, reference +7 s); the
+    // issue's target is 0.9, ahead of HeartPy (1.05) and a plain FFT (1.18).
+    assert!(hr <= 0.9, "heart-rate MAE {hr}");
     assert!(
         report.heart_rate_coverage >= 0.85,
         "coverage {}",

@@ -135,6 +135,23 @@ fn known_heart_rates_through_harmonics_drift_and_noise() {
 }
 
 #[test]
+fn beat_times_give_the_mean_rate_of_a_drifting_pulse() {
+    use oxicam_signal::analysis::mean_beat_rate;
+    // Rate rising linearly from 60 to 72 bpm over 10 s: mean 66 bpm.
+    let fs = 30.0;
+    let x: Vec<f64> = (0..300)
+        .map(|i| {
+            let t = i as f64 / fs;
+            let phase = 2.0 * PI * (1.0 * t + 0.1 * t * t / 10.0 * 0.5 * 2.0);
+            phase.sin()
+        })
+        .collect();
+    let rate = mean_beat_rate(&x, fs, 1.1).unwrap() * 60.0;
+    assert!((rate - 66.0).abs() < 1.0, "{rate}");
+    assert!(mean_beat_rate(&x[..20], fs, 1.1).is_none());
+}
+
+#[test]
 fn dominant_second_harmonic_is_not_mistaken_for_the_rate() {
     let r = Synth {
         bpm: 60.0,
