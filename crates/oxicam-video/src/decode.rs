@@ -215,7 +215,9 @@ fn vet(ictx: &ff::format::context::Input, opts: &DecodeOptions) -> Result<Vetted
     };
     let codec_id = stream.parameters().id();
     let codec = codec_id.name().to_string();
-    if is_image_container(&container) || is_image_codec(codec_id) {
+    // An image codec in a video container with many frames (Motion JPEG) is a video in a
+    // codec we do not take; alone or in an image demuxer it is a photo.
+    if is_image_container(&container) || (is_image_codec(codec_id) && stream.frames() <= 1) {
         return Err(VideoError::StillImage { codec });
     }
     if !ACCEPTED_CONTAINERS.contains(&container.as_str()) {
