@@ -230,7 +230,7 @@ const BEAT_MAX_INTERVAL_CV: f64 = 0.1;
 /// (a beat darkens the frame) at least 0.6 expected periods apart, times refined by parabolic
 /// interpolation; rate = (beats - 1) / (last - first).
 pub fn mean_beat_rate(x: &[f64], rate_hz: f64, expected_hz: f64) -> Option<f64> {
-    if !(expected_hz > 0.0) || x.len() < 3 {
+    if expected_hz.is_nan() || expected_hz <= 0.0 || x.len() < 3 {
         return None;
     }
     let min_gap = (0.6 * rate_hz / expected_hz).max(1.0) as usize;
