@@ -153,7 +153,7 @@ pub(crate) fn extract(path: &Path, opts: &DecodeOptions) -> Result<DecodedVideo,
         progress(state.elapsed_s(), state.total_s);
     }
 
-    if let Some(declared) = vetted.declared_duration_s {
+    if let Some(declared) = vetted.video_duration_s {
         // Containers without a per-frame index (Matroska) end quietly when cut: compare
         // what decoded with the duration the header promised.
         let decoded = state.elapsed_s() + nominal_interval;
@@ -183,6 +183,7 @@ struct Vetted {
     container: String,
     rotation_deg: i32,
     declared_duration_s: Option<f64>,
+    video_duration_s: Option<f64>,
 }
 
 /// Checks container, stream, codec and declared duration before any decoding.
@@ -226,7 +227,7 @@ fn vet(ictx: &ff::format::context::Input, opts: &DecodeOptions) -> Result<Vetted
     if !ACCEPTED_CODECS.contains(&codec_id) {
         return Err(VideoError::UnsupportedCodec { codec });
     }
-    let declared_duration_s = declared_duration(ictx, &stream);
+    let (declared_duration_s, video_duration_s) = declared_durations(ictx, &stream);
     if let (Some(max_s), Some(duration_s)) = (opts.max_duration_s, declared_duration_s) {
         if duration_s > max_s {
             return Err(VideoError::TooLong { duration_s, max_s });
@@ -238,20 +239,40 @@ fn vet(ictx: &ff::format::context::Input, opts: &DecodeOptions) -> Result<Vetted
         container,
         rotation_deg: rotation_of(&stream),
         declared_duration_s,
+        video_duration_s,
     })
 }
 
-fn declared_duration(
+/// Durations the headers declare: `(file, video)`. The file's (longest stream) is what a
+/// limit applies to; the video stream's own is what a complete decode must reach, known from
+/// the stream, Matroska's per-track `DURATION` tag, or the file when video is all it holds.
+fn declared_durations(
     ictx: &ff::format::context::Input,
     stream: &ff::format::stream::Stream,
-) -> Option<f64> {
-    let stream_duration = stream.duration();
-    if stream_duration > 0 && stream_duration != ff::ffi::AV_NOPTS_VALUE {
-        return Some(stream_duration as f64 * f64::from(stream.time_base()));
-    }
+) -> (Option<f64>, Option<f64>) {
     let container = ictx.duration();
-    (container > 0 && container != ff::ffi::AV_NOPTS_VALUE)
-        .then(|| container as f64 / f64::from(ff::ffi::AV_TIME_BASE))
+    let file = (container > 0 && container != ff::ffi::AV_NOPTS_VALUE)
+        .then(|| container as f64 / f64::from(ff::ffi::AV_TIME_BASE));
+    let stream_duration = stream.duration();
+    let video = if stream_duration > 0 && stream_duration != ff::ffi::AV_NOPTS_VALUE {
+        Some(stream_duration as f64 * f64::from(stream.time_base()))
+    } else if let Some(tag) = stream.metadata().get("DURATION") {
+        parse_hms(tag)
+    } else if ictx.nb_streams() == 1 {
+        file
+    } else {
+        None
+    };
+    (file.or(video), video)
+}
+
+/// `HH:MM:SS.fraction` (Matroska's DURATION tag) in seconds.
+fn parse_hms(text: &str) -> Option<f64> {
+    let mut parts = text.trim().split(':');
+    let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+    let seconds =
+        h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?;
+    seconds.is_finite().then_some(seconds)
 }
 
 fn media_name(medium: MediaType) -> &'static str {

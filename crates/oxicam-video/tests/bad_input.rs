@@ -272,3 +272,30 @@ fn a_header_that_understates_the_duration_is_caught_while_decoding() {
     // Without a limit the whole file decodes.
     assert_eq!(decode(&liar).trace.len(), clip.frame_count());
 }
+
+#[test]
+fn a_complete_matroska_file_with_longer_audio_is_not_flagged_truncated() {
+    let dir = temp_dir();
+    let video = render(dir.path(), "v.mkv", Codec::H264, (160, 120), 2.0, |_| {});
+    let muxed = ffmpeg(
+        &[
+            "-i",
+            video.path.to_str().unwrap(),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=3.5",
+            "-c:v",
+            "copy",
+            "-c:a",
+            "flac",
+        ],
+        &dir.path().join("av.mkv"),
+    );
+    let decoded = decode(&muxed);
+    assert_eq!(decoded.trace.len(), video.frame_count());
+    assert!(
+        !decoded.trace.truncated,
+        "audio outlasting video is not damage"
+    );
+}
