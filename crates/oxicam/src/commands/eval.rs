@@ -215,6 +215,13 @@ pub fn print_report(r: &EvalReport) {
         num(c.spo2_mae_uncalibrated, ""),
         "".into(),
     );
+    if c.change_model_windows > 0 {
+        row(
+            &format!("  change-tracking model (n={})", c.change_model_windows),
+            num(c.spo2_mae_change_model, ""),
+            "".into(),
+        );
+    }
     for f in &r.folds {
         println!(
             "fold without {}: chose {:?}, alpha {}, smoothing {} s (inner CV SpO2 MAE {})",
