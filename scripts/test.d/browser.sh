@@ -28,6 +28,8 @@ run() {
   log "rendering the fake camera feed from the embedded trace"
   "$bin" synth --out "$work/clip.mp4" --size 320x240
   ffmpeg -hide_banner -loglevel error -y -i "$work/clip.mp4" -pix_fmt yuv420p "$work/clip.y4m"
+  ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc=s=320x240:r=30 -t 25 \
+    -c:v libx264 -pix_fmt yuv420p "$work/uncovered.mp4"
   local truth
   truth="$(grep -oP 'EMBEDDED_TRACE_HEART_RATE_BPM: f64 = \K[0-9.]+' crates/oxicam-video/src/synth.rs)"
 
@@ -50,7 +52,8 @@ run() {
 
   local status=0
   (cd "$tests_dir" && OXICAM_URL="http://$addr" OXICAM_FAKE_CAMERA_Y4M="$work/clip.y4m" \
-    OXICAM_CLIP="$work/clip.mp4" OXICAM_TRUE_HEART_RATE_BPM="$truth" \
+    OXICAM_CLIP="$work/clip.mp4" OXICAM_UNCOVERED_CLIP="$work/uncovered.mp4" \
+    OXICAM_TRUE_HEART_RATE_BPM="$truth" \
     OXICAM_SCREENSHOT_DIR="$work/screenshots" \
     node --test --test-reporter=spec browser.test.mjs) || status=$?
 

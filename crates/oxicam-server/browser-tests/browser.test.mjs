@@ -12,10 +12,11 @@ import { chromium } from "playwright-core";
 const BASE_URL = process.env.OXICAM_URL;
 const FAKE_CAMERA = process.env.OXICAM_FAKE_CAMERA_Y4M;
 const CLIP = process.env.OXICAM_CLIP;
+const UNCOVERED_CLIP = process.env.OXICAM_UNCOVERED_CLIP;
 const TRUE_HEART_RATE = Number(process.env.OXICAM_TRUE_HEART_RATE_BPM);
 const SCREENSHOTS = process.env.OXICAM_SCREENSHOT_DIR;
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-for (const [name, value] of Object.entries({ BASE_URL, FAKE_CAMERA, CLIP, SCREENSHOTS })) {
+for (const [name, value] of Object.entries({ BASE_URL, FAKE_CAMERA, CLIP, UNCOVERED_CLIP, SCREENSHOTS })) {
   if (!value) throw new Error(`${name} is not set (run through scripts/test.d/browser.sh)`);
 }
 assert.ok(TRUE_HEART_RATE > 30, "OXICAM_TRUE_HEART_RATE_BPM is set");
@@ -127,6 +128,18 @@ test("a file that is not a video gets a clear message, not a result", async () =
   await page.waitForFunction(() => /not a video/i.test(document.getElementById("status").textContent),
     null, { timeout: 30_000 });
   assert.ok(await page.isHidden("#result"));
+  await page.shot("refused");
+  await page.close();
+});
+
+test("a video of a scene (camera not covered) is refused with the reasons shown", async () => {
+  const page = await openPage("unusable");
+  await page.setInputFiles("#file", UNCOVERED_CLIP);
+  await page.waitForSelector("#refused:not([hidden])", { timeout: 120_000 });
+  const reasons = await page.$$eval("#reasons li", (items) => items.map((li) => li.textContent));
+  assert.ok(reasons.length > 0 && reasons.every((r) => r.length > 10), `reasons: ${reasons}`);
+  assert.equal(await page.textContent("#hr"), "–", "no heart rate for a refused recording");
+  assert.match(await page.textContent("#status"), /refused/);
   await page.shot("refused");
   await page.close();
 });

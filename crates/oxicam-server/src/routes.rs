@@ -6,9 +6,9 @@ use crate::config::{Fault, ServerConfig};
 use crate::error::{ApiError, ErrorBody};
 use crate::telemetry::{self, REQUEST_ID_HEADER};
 use crate::upload::{self, Limits};
-use axum::extract::multipart::MultipartRejection;
-use axum::extract::{DefaultBodyLimit, Multipart, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
@@ -118,7 +118,6 @@ pub fn router(state: Arc<AppState>) -> Router {
                     state.body_limit,
                     json_payload_too_large,
                 ))
-                .layer(DefaultBodyLimit::disable())
                 .layer(RequestBodyLimitLayer::new(body_limit)),
         );
     Router::new()
@@ -135,7 +134,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(
+                .layer(TraceLayer::new_for_http().on_failure(()).make_span_with(
                     |request: &axum::http::Request<_>| {
                         let id = request
                             .headers()
@@ -163,9 +162,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     ))]
 async fn run(
     State(state): State<Arc<AppState>>,
-    multipart: Result<Multipart, MultipartRejection>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Json<Report>, ApiError> {
-    analyze_upload(&state, multipart, false).await
+    analyze_upload(&state, &headers, body, false).await
 }
 
 /// Analyse a video, optionally with a reference SpO2 reading for per-user calibration.
@@ -181,14 +181,16 @@ async fn run(
     ))]
 async fn create_analysis(
     State(state): State<Arc<AppState>>,
-    multipart: Result<Multipart, MultipartRejection>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Json<Report>, ApiError> {
-    analyze_upload(&state, multipart, true).await
+    analyze_upload(&state, &headers, body, true).await
 }
 
 async fn analyze_upload(
     state: &AppState,
-    multipart: Result<Multipart, MultipartRejection>,
+    headers: &HeaderMap,
+    body: Body,
     takes_reference_spo2: bool,
 ) -> Result<Json<Report>, ApiError> {
     state.analyzer.check_capacity()?;
@@ -197,7 +199,7 @@ async fn analyze_upload(
         idle: state.upload_idle_timeout,
         reference_spo2: takes_reference_spo2,
     };
-    let upload = upload::receive(multipart, &state.tmp_dir, limits).await?;
+    let upload = upload::receive(headers, body, &state.tmp_dir, limits).await?;
     if state.fault == Fault::BadRun && !takes_reference_spo2 {
         drop(upload);
         return Err(ApiError::new(

@@ -2,13 +2,21 @@
 //! memory) and reads the small form fields; the temporary file is deleted when dropped.
 
 use crate::error::ApiError;
-use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
-use axum::extract::Multipart;
-use axum::http::StatusCode;
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, StatusCode};
+use futures_core::Stream;
+use multer::Field;
 use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tempfile::NamedTempFile;
 use tokio::io::AsyncWriteExt;
+
+/// Most body bytes handed to the multipart parser before it must yield. The parser (multer)
+/// buffers everything its input stream offers without waiting; on a fast link that is the whole
+/// upload in memory. Yielding every burst keeps its buffer to about this size.
+const BURST_BYTES: usize = 256 * 1024;
 
 /// Longest accepted text field (e.g. `reference_spo2`).
 const MAX_TEXT_FIELD_BYTES: usize = 64;
@@ -31,19 +39,23 @@ pub struct Limits {
 }
 
 pub async fn receive(
-    multipart: Result<Multipart, MultipartRejection>,
+    headers: &HeaderMap,
+    body: Body,
     tmp_dir: &Path,
     limits: Limits,
 ) -> Result<Upload, ApiError> {
-    let mut multipart = multipart.map_err(|rejection| {
-        ApiError::bad_request(
-            "not_multipart",
-            format!(
-                "Expected a multipart/form-data upload with the video in field `file` ({}).",
-                rejection.body_text()
-            ),
-        )
-    })?;
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "not_multipart",
+                "Expected a multipart/form-data upload (with a boundary) carrying the video in \
+                 field `file`.",
+            )
+        })?;
+    let mut multipart = multer::Multipart::new(Paced::new(body.into_data_stream()), boundary);
     let mut upload: Option<(NamedTempFile, u64)> = None;
     let mut reference_spo2 = None;
     while let Some(field) = idle_guard(limits.idle, multipart.next_field())
@@ -84,14 +96,67 @@ pub async fn receive(
     })
 }
 
-fn multipart_error(err: MultipartError, body_limit: u64) -> ApiError {
-    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::too_large(body_limit)
-    } else {
-        ApiError::bad_request(
-            "malformed_multipart",
-            format!("The multipart upload is malformed: {}.", err.body_text()),
-        )
+fn multipart_error(err: multer::Error, body_limit: u64) -> ApiError {
+    if let multer::Error::StreamReadFailed(source) = &err {
+        if is_length_limit(source.as_ref()) {
+            return ApiError::too_large(body_limit);
+        }
+        return ApiError::bad_request(
+            "upload_interrupted",
+            "The upload was interrupted before it was complete.",
+        );
+    }
+    ApiError::bad_request(
+        "malformed_multipart",
+        format!("The multipart upload is malformed: {err}."),
+    )
+}
+
+/// Whether the body limit layer cut the stream (its error sits somewhere in the chain).
+fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// A body stream that yields (wakes itself and returns `Pending`) after every `BURST_BYTES`,
+/// so the multipart parser hands data on instead of buffering the whole upload.
+struct Paced<S> {
+    inner: S,
+    since_yield: usize,
+}
+
+impl<S> Paced<S> {
+    fn new(inner: S) -> Paced<S> {
+        Paced {
+            inner,
+            since_yield: 0,
+        }
+    }
+}
+
+impl<S> Stream for Paced<S>
+where
+    S: Stream<Item = Result<Bytes, axum::Error>> + Unpin,
+{
+    type Item = Result<Bytes, axum::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.since_yield >= BURST_BYTES {
+            self.since_yield = 0;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let polled = Pin::new(&mut self.inner).poll_next(cx);
+        if let Poll::Ready(Some(Ok(bytes))) = &polled {
+            self.since_yield += bytes.len();
+        }
+        polled
     }
 }
 
@@ -114,7 +179,7 @@ async fn idle_guard<T>(
 }
 
 async fn next_chunk(
-    field: &mut Field<'_>,
+    field: &mut Field<'static>,
     limits: Limits,
 ) -> Result<Option<bytes::Bytes>, ApiError> {
     idle_guard(limits.idle, field.chunk())
@@ -123,7 +188,7 @@ async fn next_chunk(
 }
 
 async fn spool(
-    mut field: Field<'_>,
+    mut field: Field<'static>,
     tmp_dir: &Path,
     limits: Limits,
 ) -> Result<(NamedTempFile, u64), ApiError> {
@@ -155,7 +220,7 @@ async fn spool(
     Ok((file, bytes))
 }
 
-async fn parse_reference_spo2(mut field: Field<'_>, limits: Limits) -> Result<f64, ApiError> {
+async fn parse_reference_spo2(mut field: Field<'static>, limits: Limits) -> Result<f64, ApiError> {
     let mut text = Vec::new();
     while let Some(chunk) = next_chunk(&mut field, limits).await? {
         text.extend_from_slice(&chunk);
@@ -177,7 +242,7 @@ async fn parse_reference_spo2(mut field: Field<'_>, limits: Limits) -> Result<f6
 }
 
 /// Reads an unknown field to its end so the next one can be parsed; keeps nothing.
-async fn drain(mut field: Field<'_>, limits: Limits) -> Result<(), ApiError> {
+async fn drain(mut field: Field<'static>, limits: Limits) -> Result<(), ApiError> {
     while next_chunk(&mut field, limits).await?.is_some() {}
     Ok(())
 }
