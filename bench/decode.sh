@@ -33,20 +33,23 @@ clip() { # clip CODEC -> path of a synthesized 1080p clip (made once, kept in be
   echo "$path"
 }
 
-now() { date +%s.%N; }
-
-# Each method prints one time in seconds. Native tools are timed as whole processes; the
+# Each method prints "WALL CPU" seconds. CPU (user + sys, all threads) is the figure that
+# other load on the machine distorts least. Native tools are measured as whole processes; the
 # Python ones from inside the script, after interpreter start-up and imports (in their favour).
-time_oxicam() { "$OXICAM" synth --decode-only "$1" | sed -n 's/.*seconds=\([0-9.]*\).*/\1/p'; }
-time_ffmpeg() {
-  local t0 t1
-  t0=$(now)
-  ffmpeg -hide_banner -loglevel error -threads 2 -i "$1" -f null -
-  t1=$(now)
-  echo "$t1 - $t0" | bc -l
+TIMEFORMAT='%R %U %S'
+process_time() { # process_time CMD...: "WALL CPU" of the command, its output discarded
+  local t
+  t=$( { time "$@" >/dev/null; } 2>&1 | tail -1)
+  awk '{printf "%.4f %.4f\n", $1, $2 + $3}' <<<"$t"
 }
-time_cv2mean() { "$PY" "$OXICAM_ROOT/bench/decode_python.py" cv2mean "$1" | sed -n 's/.*seconds=\([0-9.]*\).*/\1/p'; }
-time_numpy() { "$PY" "$OXICAM_ROOT/bench/decode_python.py" numpy "$1" | sed -n 's/.*seconds=\([0-9.]*\).*/\1/p'; }
+time_oxicam() { process_time "$OXICAM" synth --decode-only "$1"; }
+time_ffmpeg() { process_time ffmpeg -hide_banner -loglevel error -threads 2 -i "$1" -f null -; }
+python_time() {
+  "$PY" "$OXICAM_ROOT/bench/decode_python.py" "$1" "$2" |
+    sed -n 's/.*seconds=\([0-9.]*\) cpu=\([0-9.]*\).*/\1 \2/p'
+}
+time_cv2mean() { python_time cv2mean "$1"; }
+time_numpy() { python_time numpy "$1"; }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
@@ -57,28 +60,31 @@ for codec in h264 hevc; do
   file=$(clip "$codec")
   frames=$("$OXICAM" synth --decode-only "$file" | sed -n 's/frames=\([0-9]*\).*/\1/p')
   log "$codec: $file, $frames frames, $(du -m "$file" | cut -f1) MB"
-  declare -A runs=()
+  declare -A wall=() cpu=()
   for rep in $(seq 1 "$REPS"); do
     # Interleave the methods so drift in machine load hits them all alike.
     for method in "${METHODS[@]}"; do
-      t=$("time_$method" "$file")
-      runs[$method]+="$t "
-      printf '%-5s rep %d  %-8s %8.3f s\n' "$codec" "$rep" "$method" "$t" >&2
+      read -r w c < <("time_$method" "$file")
+      wall[$method]+="$w "
+      cpu[$method]+="$c "
+      printf '%-5s rep %d  %-8s wall %8.3f s  cpu %8.3f s\n' "$codec" "$rep" "$method" "$w" "$c" >&2
     done
   done
-  declare -A med=()
+  declare -A mw=() mc=()
   for method in "${METHODS[@]}"; do
-    med[$method]=$(tr ' ' '\n' <<<"${runs[$method]}" | grep -v '^$' | median)
+    mw[$method]=$(tr ' ' '\n' <<<"${wall[$method]}" | grep -v '^$' | median)
+    mc[$method]=$(tr ' ' '\n' <<<"${cpu[$method]}" | grep -v '^$' | median)
   done
   for method in "${METHODS[@]}"; do
-    summary+=("$(printf '%-5s %-8s median %7.3f s  %6.1f frames/s  ratio vs oxicam %5.2fx' \
-      "$codec" "$method" "${med[$method]}" "$(echo "$frames / ${med[$method]}" | bc -l)" \
-      "$(echo "${med[$method]} / ${med[oxicam]}" | bc -l)")")
+    summary+=("$(printf '%-5s %-8s wall %7.2f s  cpu %7.2f s  %6.1f frames/cpu-s  ratio wall %5.2fx  cpu %5.2fx' \
+      "$codec" "$method" "${mw[$method]}" "${mc[$method]}" "$(echo "$frames / ${mc[$method]}" | bc -l)" \
+      "$(echo "${mw[$method]} / ${mw[oxicam]}" | bc -l)" "$(echo "${mc[$method]} / ${mc[oxicam]}" | bc -l)")")
   done
-  unset runs med
+  unset wall cpu mw mc
 done
 
 echo
-echo "Decode benchmark: ${SECONDS_OF_VIDEO} s 1920x1080 clips, $REPS reps, median; ratio = method time / oxicam time"
+echo "Decode benchmark: ${SECONDS_OF_VIDEO} s 1920x1080 clips, $REPS reps, medians."
+echo "ratio = method time / oxicam time (oxicam's speed relative to the method; > 1: oxicam faster)"
 echo "(targets: ffmpeg >= 0.97x, cv2mean >= 1.1x, numpy >= 2x)"
 printf '%s\n' "${summary[@]}"
