@@ -254,7 +254,7 @@ pub fn frame_sample(
     }
     let full_y = full_y as f64 / (w * h) as f64;
     let roi_y_mean = roi_y as f64 / (roi_w * roi_h) as f64;
-    let luma_grid_sd = grid_sd(&cells, &cell_x, region, roi_h, conv);
+    let luma_grid_sd = grid_sd(&cells, &cell_x, roi_h, conv);
 
     let Some(chroma) = planes.chroma.as_ref() else {
         let full = conv.rgb_of_yuv(full_y, 128.0, 128.0);
@@ -338,7 +338,6 @@ pub fn frame_sample(
 fn grid_sd(
     cells: &[[u64; LUMA_GRID_CELLS]; LUMA_GRID_CELLS],
     cell_x: &[usize],
-    region: Region,
     roi_h: usize,
     conv: &ColorConversion,
 ) -> f64 {
@@ -356,7 +355,6 @@ fn grid_sd(
             }
         }
     }
-    let _ = region;
     let n = means.len().max(1) as f64;
     let mean = means.iter().sum::<f64>() / n;
     (means.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / n).sqrt()
