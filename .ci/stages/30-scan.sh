@@ -9,10 +9,16 @@ cd "$OXICAM_ROOT"
 
 CARGO_DENY_VERSION=0.20.2
 apt_install python3-venv git
+mkdir -p "$CI_STATE/pids" "$CI_STATE/logs"
+deny_pid=""
 if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
-  # The most expensive install of the pipeline (~3 min of 2 cores): compiled once per machine.
-  log "cargo install cargo-deny $CARGO_DENY_VERSION (a few minutes)"
-  cargo install --locked --quiet "cargo-deny@$CARGO_DENY_VERSION"
+  # The most expensive install of the pipeline (~5 CPU-minutes, compiled once per machine):
+  # in the background while the network-bound Python installs and checkov run.
+  log "cargo install cargo-deny $CARGO_DENY_VERSION in the background (a few minutes)"
+  cargo install --locked --quiet "cargo-deny@$CARGO_DENY_VERSION" \
+    >"$CI_STATE/logs/cargo-install-deny.log" 2>&1 </dev/null &
+  deny_pid=$!
+  echo "$deny_pid" >"$CI_STATE/pids/cargo-install-deny.pid"
 fi
 venv="$OXICAM_ROOT/target/ci-venvs/scan"
 python_venv "$venv" .ci/requirements-scan.txt
@@ -20,29 +26,6 @@ python_venv "$venv" .ci/requirements-scan.txt
 # cargo-deny reads a database from <db-path>/<name>-<xxh64 of the URL>/ and dates it by
 # .git/FETCH_HEAD; lay the read-only snapshot out that way. FETCH_HEAD gets the date of the
 # newest advisory in it, so the staleness limit in deny.toml applies to the snapshot's real age.
-snapshot="$OXICAM_ROOT/../shared/data/rustsec-advisory-db"
-export OXICAM_ADVISORY_DB_ROOT="$CI_STATE/advisory-dbs"
-if [ -d "$snapshot/crates" ]; then
-  db_url="https://github.com/rustsec/advisory-db"
-  db_hash="$("$venv/bin/python" -c 'import sys, xxhash; print(xxhash.xxh64(sys.argv[1].lower().encode(), seed=0xca80de71).hexdigest())' "$db_url")"
-  db_dir="$OXICAM_ADVISORY_DB_ROOT/advisory-db-$db_hash"
-  rm -rf "$db_dir"
-  mkdir -p "$db_dir/.git"
-  cp -r "$snapshot/crates" "$db_dir/crates"
-  newest="$(grep -rhoE '^date = "[0-9]{4}-[0-9]{2}-[0-9]{2}"' "$snapshot/crates" | sort | tail -n 1 | cut -d'"' -f2)"
-  [ -n "$newest" ] || die "no dated advisory in $snapshot"
-  touch -d "$newest" "$db_dir/.git/FETCH_HEAD"
-  log "RustSec snapshot: $(find "$snapshot/crates" -name '*.md' | wc -l) advisories, newest $newest"
-  log "cargo deny check (advisories from the snapshot, offline; bans, licenses, sources)"
-  cargo deny --frozen check --show-stats advisories bans licenses sources
-elif [ -n "${CIRCLECI:-}" ]; then
-  # CircleCI has no ../shared but does have the internet: fetch the live database.
-  log "cargo deny check (advisories fetched live; bans, licenses, sources)"
-  cargo deny --locked check --show-stats advisories bans licenses sources
-else
-  die "RustSec snapshot not found at $snapshot"
-fi
-
 log "checkov on the Dockerfile, the rendered Kubernetes overlays and the CloudFormation templates"
 # Kubernetes objects are checked as deployed: kustomize sets the namespace and the image, so
 # each top-level overlay (what gets applied; nested ones are its parts) is rendered first.
@@ -78,4 +61,36 @@ else
   # Neither Debian nor PyPI ships a trivy binary (trivy-py downloads it from GitHub at install
   # time, which CI cannot reach); checkov covers the same IaC misconfiguration classes.
   log "trivy: not installable here (no Debian/PyPI package with the binary); skipped, checkov ran instead"
+fi
+
+if [ -n "$deny_pid" ]; then
+  log "waiting for cargo install cargo-deny"
+  if ! wait "$deny_pid"; then
+    tail -n 30 "$CI_STATE/logs/cargo-install-deny.log" >&2
+    die "cargo install cargo-deny $CARGO_DENY_VERSION failed"
+  fi
+  rm -f "$CI_STATE/pids/cargo-install-deny.pid"
+fi
+
+snapshot="$OXICAM_ROOT/../shared/data/rustsec-advisory-db"
+export OXICAM_ADVISORY_DB_ROOT="$CI_STATE/advisory-dbs"
+if [ -d "$snapshot/crates" ]; then
+  db_url="https://github.com/rustsec/advisory-db"
+  db_hash="$("$venv/bin/python" -c 'import sys, xxhash; print(xxhash.xxh64(sys.argv[1].lower().encode(), seed=0xca80de71).hexdigest())' "$db_url")"
+  db_dir="$OXICAM_ADVISORY_DB_ROOT/advisory-db-$db_hash"
+  rm -rf "$db_dir"
+  mkdir -p "$db_dir/.git"
+  cp -r "$snapshot/crates" "$db_dir/crates"
+  newest="$(grep -rhoE '^date = "[0-9]{4}-[0-9]{2}-[0-9]{2}"' "$snapshot/crates" | sort | tail -n 1 | cut -d'"' -f2)"
+  [ -n "$newest" ] || die "no dated advisory in $snapshot"
+  touch -d "$newest" "$db_dir/.git/FETCH_HEAD"
+  log "RustSec snapshot: $(find "$snapshot/crates" -name '*.md' | wc -l) advisories, newest $newest"
+  log "cargo deny check (advisories from the snapshot, offline; bans, licenses, sources)"
+  cargo deny --frozen check --show-stats advisories bans licenses sources
+elif [ -n "${CIRCLECI:-}" ]; then
+  # CircleCI has no ../shared but does have the internet: fetch the live database.
+  log "cargo deny check (advisories fetched live; bans, licenses, sources)"
+  cargo deny --locked check --show-stats advisories bans licenses sources
+else
+  die "RustSec snapshot not found at $snapshot"
 fi
