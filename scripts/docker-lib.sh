@@ -133,7 +133,8 @@ ensure_builder_image() {
   for part in bin lib libexec etc; do
     [ -e "$sysroot/$part" ] || continue
     # Hard links when the toolchain is on the same filesystem, a copy otherwise.
-    cp -al "$sysroot/$part" "$ctx/rust/$part" 2>/dev/null || cp -a "$sysroot/$part" "$ctx/rust/$part"
+    cp -al "$sysroot/$part" "$ctx/rust/$part" 2>/dev/null ||
+      { rm -rf "${ctx:?}/rust/$part" && cp -a "$sysroot/$part" "$ctx/rust/$part"; }
   done
   cat >"$ctx/Dockerfile" <<EOF
 FROM $OXICAM_BASE_IMAGE
