@@ -200,6 +200,12 @@ fn sum_u8(values: &[u8]) -> u64 {
     values.iter().map(|&b| b as u32).sum::<u32>() as u64
 }
 
+fn min_max(values: &[u8]) -> (u8, u8) {
+    let lo = values.iter().copied().min().unwrap_or(u8::MAX);
+    let hi = values.iter().copied().max().unwrap_or(u8::MIN);
+    (lo, hi)
+}
+
 fn count_at_least(values: &[u8], thresholds: &[i16]) -> u32 {
     values
         .iter()
@@ -301,8 +307,32 @@ pub fn frame_sample(
         full_u += su + sum_u8(&urow[..cx0]) + sum_u8(&urow[cx1..]);
         full_v += sv + sum_u8(&vrow[..cx0]) + sum_u8(&vrow[cx1..]);
 
-        // Per-pixel clipping: expand this chroma row's thresholds to luma resolution once,
-        // then compare every luma pixel it covers (vectorisable, no RGB conversion).
+        // Per-pixel clipping. Thresholds fall with V (red) and U (blue) and rise with U and V
+        // (green), so the rows' luma extremes against the extreme chroma bound every pixel:
+        // rows that cannot clip (the usual case) cost a few vectorised min/max passes.
+        let luma_rows = (cy << sy)..((cy + 1) << sy).min(region.y1);
+        let (mut y_min, mut y_max) = (u8::MAX, u8::MIN);
+        for yy in luma_rows.clone() {
+            let (lo, hi) = min_max(row(
+                planes.luma,
+                planes.luma_stride,
+                yy,
+                region.x0,
+                region.x1,
+            ));
+            y_min = y_min.min(lo);
+            y_max = y_max.max(hi);
+        }
+        let (u_min, u_max) = min_max(u_in);
+        let (v_min, v_max) = min_max(v_in);
+        let may_clip = y_max as i16 >= tables.thr_r_of_v[v_max as usize]
+            || y_min as i16 <= tables.thr_g(u_max, v_max)
+            || y_min as i16 <= tables.thr_b_of_u[u_min as usize];
+        if !may_clip {
+            continue;
+        }
+        // Expand this chroma row's thresholds to luma resolution once, then compare every
+        // luma pixel it covers (vectorisable, no RGB conversion).
         let rep = 1usize << sx;
         let expanded = scratch
             .thr_r
@@ -314,7 +344,7 @@ pub fn frame_sample(
             g.fill(tables.thr_g(u, v));
             b.fill(tables.thr_b_of_u[u as usize]);
         }
-        for yy in (cy << sy)..((cy + 1) << sy).min(region.y1) {
+        for yy in luma_rows {
             let luma = row(planes.luma, planes.luma_stride, yy, region.x0, region.x1);
             clip_counts[0] += count_at_least(luma, &scratch.thr_r) as u64;
             clip_counts[1] += count_at_most(luma, &scratch.thr_g) as u64;
@@ -467,6 +497,50 @@ mod tests {
                 clip.iter().all(|&f| f > 0.0),
                 "random planes clip some pixels"
             );
+        }
+    }
+
+    #[test]
+    fn rows_that_cannot_clip_are_skipped_without_changing_the_counts() {
+        let (w, h) = (64, 48);
+        // A dull frame with one saturated-red band and one dark-green band.
+        let mut y = vec![100u8; w * h];
+        let mut u = vec![128u8; w * h / 4];
+        let mut v = vec![128u8; w * h / 4];
+        for yy in 14..18 {
+            y[yy * w + 20..yy * w + 40].fill(230);
+        }
+        for cy in 7..9 {
+            v[cy * w / 2 + 10..cy * w / 2 + 20].fill(200);
+        }
+        for yy in 28..32 {
+            y[yy * w + 16..yy * w + 30].fill(20);
+        }
+        for cy in 14..16 {
+            u[cy * w / 2 + 8..cy * w / 2 + 15].fill(200);
+            v[cy * w / 2 + 8..cy * w / 2 + 15].fill(200);
+        }
+        let conv = ColorConversion::BT709_LIMITED;
+        let planes = Planes {
+            width: w,
+            height: h,
+            luma: &y,
+            luma_stride: w,
+            chroma: Some(ChromaPlanes {
+                u: &u,
+                v: &v,
+                stride_u: w / 2,
+                stride_v: w / 2,
+                shift: (1, 1),
+            }),
+        };
+        let got = frame_sample(&planes, &conv, &mut StatsScratch::default(), 0.0)
+            .clipped_fraction
+            .unwrap();
+        let (_, want) = reference(w, h, &y, &u, &v, &conv);
+        assert!(want[0] > 0.0 && want[1] > 0.0, "{want:?}");
+        for c in 0..3 {
+            assert!((got[c] - want[c]).abs() < 1e-12, "{got:?} vs {want:?}");
         }
     }
 
