@@ -324,7 +324,7 @@ pub fn frame_sample(
             y_max = y_max.max(hi);
         }
         let (u_min, u_max) = min_max(u_in);
-        let (v_min, v_max) = min_max(v_in);
+        let v_max = min_max(v_in).1;
         let may_clip = y_max as i16 >= tables.thr_r_of_v[v_max as usize]
             || y_min as i16 <= tables.thr_g(u_max, v_max)
             || y_min as i16 <= tables.thr_b_of_u[u_min as usize];
