@@ -9,7 +9,7 @@ cd "$OXICAM_ROOT"
 work="$OXICAM_ROOT/target/bench-load"
 tools="$OXICAM_ROOT/target/tools"
 cores="$(nproc)"
-RUN_REQUESTS="${RUN_REQUESTS:-24}"
+RUN_REQUESTS="${RUN_REQUESTS:-12}"
 BIG_UPLOADS=8
 RSS_TARGET_MB=300
 
@@ -95,18 +95,44 @@ log "POST /run, 30 s clip, one at a time (latency vs the CLI)"
 "$oha" --no-tui --output-format json -n 6 -c 1 -m POST -F "file=@$work/clip.mp4" "$base/run" >"$work/run-c1.json"
 log "POST /run, 30 s clip, $RUN_REQUESTS requests, $cores at a time (throughput)"
 "$oha" --no-tui --output-format json -n "$RUN_REQUESTS" -c "$cores" -m POST -F "file=@$work/clip.mp4" "$base/run" >"$work/run-cN.json"
-log "POST /run, 30 s clip, 24 requests, 16 at a time (over capacity: queue, then 503)"
-"$oha" --no-tui --output-format json -n 24 -c 16 -m POST -F "file=@$work/clip.mp4" "$base/run" >"$work/run-c16.json"
+log "POST /run, 30 s clip, 16 requests, 16 at a time (over capacity: queue, then 503)"
+"$oha" --no-tui --output-format json -n 16 -c 16 -m POST -F "file=@$work/clip.mp4" "$base/run" >"$work/run-c16.json"
 steady_rss="$(rss_mb "$server_pid" VmHWM)"
 stop_server
 
 start_server --queue "$BIG_UPLOADS"
 idle_rss="$(rss_mb "$server_pid" VmRSS)"
 log "$BIG_UPLOADS concurrent uploads of $(du -m "$work/big.mp4" | cut -f1) MB"
+# Samples RSS and the spooled bytes, to tell the upload phase (all bodies arriving at once)
+# from the decode phase (at most --concurrency decodes at a time).
+python3 - "$server_pid" "$work/uploads" "$((BIG_UPLOADS * $(stat -c %s "$work/big.mp4")))" \
+  >"$work/rss-phases.txt" <<'PY' &
+import os, sys, time
+pid, folder, total = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+upload_peak = decode_peak = 0
+uploading = True
+while os.path.exists(f"/proc/{pid}"):
+    try:
+        status = open(f"/proc/{pid}/status").read()
+        spooled = sum(e.stat().st_size for e in os.scandir(folder))
+    except (FileNotFoundError, ProcessLookupError):
+        break
+    rss = int(next(l.split()[1] for l in status.splitlines() if l.startswith("VmRSS:"))) / 1024
+    uploading = uploading and spooled < total * 0.98
+    if uploading:
+        upload_peak = max(upload_peak, rss)
+    else:
+        decode_peak = max(decode_peak, rss)
+    print(f"{upload_peak:.1f} {decode_peak:.1f}", flush=True)
+    time.sleep(0.2)
+PY
+sampler=$!
 "$oha" --no-tui --output-format json -n "$BIG_UPLOADS" -c "$BIG_UPLOADS" -m POST -t 300s \
   -F "file=@$work/big.mp4" "$base/run" >"$work/big.json"
 peak_rss="$(rss_mb "$server_pid" VmHWM)"
 stop_server
+wait "$sampler" || true
+read -r upload_peak decode_peak < <(tail -n1 "$work/rss-phases.txt")
 leftovers="$(find "$work/uploads" -type f | wc -l)"
 
 big_mb="$(du -m "$work/big.mp4" | cut -f1)"
@@ -125,6 +151,7 @@ print(f"ratio  /run p50 (c=1) / CLI analyze          {p50 / cli:.2f}x   (HTTP + 
 print(f"ratio  /run throughput / ({cores:.0f} cores / CLI time)  {rps / (cores / cli):.2f}x   (1.0 = every core busy analysing)")
 PY
 echo "RSS: idle ${idle_rss} MB; peak after the clip runs ${steady_rss} MB; peak with $BIG_UPLOADS x ${big_mb} MB uploads ${peak_rss} MB (target < ${RSS_TARGET_MB} MB)"
+echo "     of which: while the $BIG_UPLOADS bodies were arriving ${upload_peak} MB; while decoding ${decode_peak} MB"
 python3 -c "import sys; print(f'ratio  peak RSS / bytes in flight              {float(sys.argv[1]) / (int(sys.argv[2]) * int(sys.argv[3])):.3f}x   (uploads are streamed to disk)')" "$peak_rss" "$BIG_UPLOADS" "$big_mb"
 echo "temporary files left: $leftovers"
 [ "$leftovers" -eq 0 ] || die "uploads were left behind"

@@ -139,6 +139,7 @@ test("a video of a scene (camera not covered) is refused with the reasons shown"
   const reasons = await page.$$eval("#reasons li", (items) => items.map((li) => li.textContent));
   assert.ok(reasons.length > 0 && reasons.every((r) => r.length > 10), `reasons: ${reasons}`);
   assert.equal(await page.textContent("#hr"), "–", "no heart rate for a refused recording");
+  assert.ok(await page.isHidden("#series"), "no empty series plot for a refused recording");
   assert.match(await page.textContent("#status"), /refused/);
   await page.shot("refused");
   await page.close();
