@@ -93,8 +93,10 @@ pub(crate) fn extract(path: &Path, opts: &DecodeOptions) -> Result<DecodedVideo,
     let mut packets_read = 0u64;
     let mut decode_errors = 0usize;
     let mut consecutive_bad = 0usize;
-    let mut packet = ff::Packet::empty();
     loop {
+        // A fresh packet per read: av_read_frame() overwrites without unreferencing, so
+        // reusing one would leak every packet's buffer (memory growing with file length).
+        let mut packet = ff::Packet::empty();
         match packet.read(&mut ictx) {
             Ok(()) => consecutive_bad = 0,
             Err(ff::Error::Eof) => break,
