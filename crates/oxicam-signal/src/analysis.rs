@@ -30,6 +30,10 @@ const MAX_CLIPPED_PIXEL_SHARE: f64 = 0.25;
 const SCENE_GRID_SD: f64 = 20.0;
 /// Motion: baseline moves by more than this share within a window, or the band-passed signal
 /// bursts to this many robust SDs / this multiple of the recording's typical amplitude.
+/// Floor for the RMS of the relative (AC/DC) pulse in the best channel of a window. The UW
+/// fingertip recordings never go below 0.0023 in any 10 s window; a flat frame (a covered lens
+/// with no finger, a still image) stays near codec noise, around 1e-5.
+const MIN_PULSE_RMS: f64 = 5e-4;
 const MOTION_DC_SHARE: f64 = 0.2;
 const MOTION_BURST_SIGMAS: f64 = 6.0;
 const MOTION_RMS_RATIO: f64 = 3.0;
@@ -379,7 +383,9 @@ pub fn analyze_detailed(trace: &Trace, model: &Spo2Model, opts: &AnalysisOptions
         }
         match (best, peak) {
             (Some(c), Some(p)) => {
-                if p.snr_db < opts.min_snr_db {
+                if window_rms[c][wi] < MIN_PULSE_RMS {
+                    gates.push(Gate::NoPulse);
+                } else if p.snr_db < opts.min_snr_db {
                     gates.push(Gate::LowSnr);
                 } else if !(HR_MIN_BPM..=HR_MAX_BPM).contains(&p.bpm()) {
                     gates.push(Gate::HrOutOfRange);
@@ -462,9 +468,9 @@ fn summarise(
         .grid_sd
         .as_ref()
         .is_some_and(|sd| mean(&sd[settle_n..]) > SCENE_GRID_SD);
-    let pulsatile = windows
-        .iter()
-        .any(|w| w.peak.is_some_and(|p| p.snr_db >= opts.min_snr_db));
+    let pulsatile = windows.iter().any(|w| {
+        !w.gates.contains(&Gate::NoPulse) && w.peak.is_some_and(|p| p.snr_db >= opts.min_snr_db)
+    });
     let lens_not_covered = scene || (!pulsatile && !finger_like_colour(rgb_mean));
 
     let mut channel_votes = [0usize; 3];

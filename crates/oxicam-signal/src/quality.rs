@@ -16,6 +16,8 @@ pub enum Gate {
     TooShort,
     /// The pulse does not stand out of the noise.
     LowSnr,
+    /// The colour barely changes: far less pulsation than any real fingertip shows.
+    NoPulse,
     /// The pulse rate found is outside 40-200 bpm.
     HrOutOfRange,
     /// No finite samples or no timestamps.
@@ -34,6 +36,7 @@ impl Gate {
             Gate::Motion => "motion",
             Gate::TooShort => "too_short",
             Gate::LowSnr => "low_snr",
+            Gate::NoPulse => "no_pulse",
             Gate::HrOutOfRange => "hr_out_of_range",
             Gate::InvalidTrace => "invalid_trace",
             Gate::Truncated => "truncated",
@@ -62,6 +65,10 @@ impl Gate {
             Gate::LowSnr => {
                 "The pulse is too weak or noisy to measure: cover the camera fully, press gently \
                  and keep still."
+            }
+            Gate::NoPulse => {
+                "No pulse was found: the colour does not change with heartbeats as a fingertip \
+                 with blood flow does. Cover the camera with a warm fingertip, press gently."
             }
             Gate::HrOutOfRange => {
                 "The pulse rate found is outside 40-200 beats per minute, which is more likely a \

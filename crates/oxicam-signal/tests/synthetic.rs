@@ -415,6 +415,26 @@ fn gate_low_snr() {
 }
 
 #[test]
+fn gate_no_pulse_on_a_flat_finger_coloured_frame() {
+    // A lit, finger-coloured but motionless frame (a still image, or codec noise only): the
+    // spectrum always has some peak, but there is nothing pulsing.
+    let r = Synth {
+        depth: [0.0; 3],
+        drift: 0.0,
+        noise: 0.02,
+        luma_grid_sd: Some(2.0),
+        ..Synth::default()
+    }
+    .run();
+    assert!(
+        !r.usable && r.heart_rate_bpm.is_none(),
+        "{:?}",
+        r.heart_rate_bpm
+    );
+    assert_eq!(codes(&r)[0], "no_pulse", "{:?}", codes(&r));
+}
+
+#[test]
 fn gate_hr_out_of_range() {
     let r = Synth {
         bpm: 225.0,
