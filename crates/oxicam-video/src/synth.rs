@@ -37,27 +37,11 @@ pub fn read_trace_csv(path: &Path) -> Result<Vec<[f64; 3]>, SynthError> {
     parse_trace_csv(&text)
 }
 
+/// The layout is the estimator's (`oxicam_signal::dataset::parse_rgb_csv`); a clip needs at
+/// least two frames on top.
 fn parse_trace_csv(text: &str) -> Result<Vec<[f64; 3]>, SynthError> {
-    let text = text.trim_start_matches('\u{feff}');
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-        let parsed: Option<Vec<f64>> = cells.iter().take(3).map(|c| c.parse().ok()).collect();
-        match parsed {
-            Some(v) if v.len() == 3 => rows.push([v[0], v[1], v[2]]),
-            _ if i == 0 => continue,
-            _ => {
-                return Err(SynthError::BadTrace(format!(
-                    "line {}: expected three numbers R,G,B, got `{line}`",
-                    i + 1
-                )))
-            }
-        }
-    }
+    let rows = oxicam_signal::dataset::parse_rgb_csv(text)
+        .map_err(|e| SynthError::BadTrace(e.to_string()))?;
     if rows.len() < 2 {
         return Err(SynthError::BadTrace("fewer than two rows".into()));
     }
