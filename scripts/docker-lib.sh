@@ -48,7 +48,12 @@ ensure_dockerd() {
   mkdir -p "$CI_STATE/pids" "$CI_STATE/logs"
   log "starting dockerd (log: $CI_STATE/logs/dockerd.log)"
   # dockerd writes its own PID file, so .ci/cleanup.sh stops the daemon itself.
-  as_root dockerd --pidfile "$CI_STATE/pids/dockerd.pid" \
+  # Started as a plain command, not through the as_root function: a backgrounded function is a
+  # bash subshell that keeps the caller's open pipes, so `ref="$(ensure_app_image)"` would
+  # wait for the daemon to exit, forever.
+  local -a dockerd_cmd=(dockerd)
+  [ "$(id -u)" -eq 0 ] || dockerd_cmd=(sudo dockerd)
+  "${dockerd_cmd[@]}" --pidfile "$CI_STATE/pids/dockerd.pid" \
     >"$CI_STATE/logs/dockerd.log" 2>&1 </dev/null &
   local _
   for _ in $(seq 1 120); do
