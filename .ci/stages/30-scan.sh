@@ -85,6 +85,10 @@ if [ -d "$snapshot/crates" ]; then
   [ -n "$newest" ] || die "no dated advisory in $snapshot"
   touch -d "$newest" "$db_dir/.git/FETCH_HEAD"
   log "RustSec snapshot: $(find "$snapshot/crates" -name '*.md' | wc -l) advisories, newest $newest"
+  # cargo-deny's `cargo metadata` resolves every platform's crates of the lock file; earlier
+  # stages only downloaded the host's, so fetch them all before running it frozen.
+  log "cargo fetch --locked (the crates of every target in Cargo.lock)"
+  cargo fetch --locked
   log "cargo deny check (advisories from the snapshot, offline; bans, licenses, sources)"
   cargo deny --frozen check --show-stats advisories bans licenses sources
 elif [ -n "${CIRCLECI:-}" ]; then
