@@ -38,15 +38,16 @@ TEST_PACKAGES=(ffmpeg chromium ca-certificates)
 install_build_deps() { apt_install "${BUILD_PACKAGES[@]}"; }
 install_test_deps() { apt_install "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; }
 
-# python_venv DIR REQUIREMENTS_FILE: a throwaway venv with pinned tools, created once.
+# python_venv DIR REQUIREMENTS_FILE [PIP_ARGS...]: a throwaway venv with pinned tools, created once.
 python_venv() {
   local dir="$1" req="$2"
+  shift 2
   local stamp
   stamp="$dir/.req-$(sha256sum "$req" | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
     log "creating python venv $dir from $req"
     python3 -m venv "$dir"
-    "$dir/bin/pip" install -q --disable-pip-version-check -r "$req"
+    "$dir/bin/pip" install -q --disable-pip-version-check "$@" -r "$req"
     touch "$stamp"
   fi
 }
