@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Shared shell helpers for scripts/ and .ci/: idempotent installers and logging.
-# Source it; it defines functions only and changes no shell options.
+# Source it; it defines OXICAM_ROOT, CI_STATE and functions, and changes no shell options.
 
 OXICAM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export OXICAM_ROOT
+# Where CI stages keep state between stages (PIDs, logs, image refs, venvs): defined here only.
+: "${CI_STATE:=$OXICAM_ROOT/target/ci-state}"
+export CI_STATE
 
 log() { printf '\033[1m[oxicam]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[oxicam] ERROR:\033[0m %s\n' "$*" >&2; exit 1; }
