@@ -91,7 +91,7 @@ struct AnalysisForm {
     ),
     paths(
         run,
-        create_analysis,
+        analyses,
         healthz,
         readyz,
         version,
@@ -119,7 +119,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = usize::try_from(state.body_limit).unwrap_or(usize::MAX);
     let uploads = Router::new()
         .route("/run", post(run))
-        .route("/v1/analyses", post(create_analysis))
+        .route("/v1/analyses", post(analyses))
         .layer(
             ServiceBuilder::new()
                 .layer(middleware::map_response_with_state(
@@ -157,10 +157,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// The refusals both upload routes answer with, besides their own 400.
+/// What both upload routes answer, besides their own 400. Documentation only: never built.
 #[derive(utoipa::IntoResponses)]
-#[allow(dead_code)]
-enum UploadRefusals {
+#[allow(dead_code, clippy::large_enum_variant)]
+enum UploadResponses {
+    /// The analysis report (same JSON as `oxicam analyze --json`)
+    #[response(status = 200)]
+    Analysed(Report),
     /// Upload or video duration over the limit
     #[response(status = 413)]
     TooLarge(ErrorBody),
@@ -181,35 +184,25 @@ enum UploadRefusals {
     Failed(ErrorBody),
 }
 
+/// An upload route's answer: the report, or an error with its status.
+type UploadReply = Result<Json<Report>, ApiError>;
+
 /// Analyse a video (the original contract: `curl -F file=@finger.mp4 HOST/run`).
-#[utoipa::path(post, path = "/run",
-    request_body(content = RunForm, content_type = "multipart/form-data"),
-    responses(
-        (status = 200, description = "The analysis report (same JSON as `oxicam analyze --json`)", body = Report),
-        (status = 400, description = "No `file` field, empty file or malformed multipart", body = ErrorBody),
-        UploadRefusals,
-    ))]
-async fn run(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<Report>, ApiError> {
+#[utoipa::path(post, path = "/run", request_body(content = RunForm, content_type = "multipart/form-data"),
+    responses((status = 400, description = "No `file` field, empty file or malformed multipart", body = ErrorBody), UploadResponses))]
+async fn run(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> UploadReply {
     analyze_upload(&state, &headers, body, Endpoint::Run).await
 }
 
-/// Analyse a video, optionally with a reference SpO2 reading for per-user calibration.
-#[utoipa::path(post, path = "/v1/analyses",
-    request_body(content = AnalysisForm, content_type = "multipart/form-data"),
-    responses(
-        (status = 200, description = "The analysis report (same JSON as `oxicam analyze --json`)", body = Report),
-        (status = 400, description = "No `file` field, empty file, bad `reference_spo2` or malformed multipart", body = ErrorBody),
-        UploadRefusals,
-    ))]
-async fn create_analysis(
+/// Analyse a video, optionally with a reference SpO2 reading (%) from an oximeter for
+/// per-user calibration.
+#[utoipa::path(post, path = "/v1/analyses", request_body(content = AnalysisForm, content_type = "multipart/form-data"),
+    responses((status = 400, description = "No `file` field, empty file, bad `reference_spo2` or malformed multipart", body = ErrorBody), UploadResponses))]
+async fn analyses(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Report>, ApiError> {
+) -> UploadReply {
     analyze_upload(&state, &headers, body, Endpoint::Analyses).await
 }
 
@@ -244,7 +237,7 @@ async fn analyze_upload(
     headers: &HeaderMap,
     body: Body,
     endpoint: Endpoint,
-) -> Result<Json<Report>, ApiError> {
+) -> UploadReply {
     state.analyzer.check_capacity()?;
     let limits = Limits {
         body_bytes: state.body_limit,
@@ -352,7 +345,7 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document")))]
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(openapi())
 }

@@ -173,42 +173,9 @@ fn corpus() -> Vec<Case> {
         "mpeg4.mp4",
         &["-f", "lavfi", "-i", red, "-t", "3", "-c:v", "mpeg4"],
     ));
-    let scene = fixture_bytes(ffmpeg(
-        "scene.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=s=160x120:r=30",
-            "-t",
-            "25",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-        ],
-    ));
-    let dark = fixture_bytes(ffmpeg(
-        "dark.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=black:s=160x120:r=30",
-            "-t",
-            "25",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-        ],
-    ));
-    let long = fixture_bytes(ffmpeg(
-        "long.mp4",
-        &[
-            "-f", "lavfi", "-i", red, "-t", "40", "-c:v", "libx264", "-pix_fmt", "yuv420p",
-        ],
-    ));
+    let scene = fixture_bytes(scene_clip());
+    let dark = fixture_bytes(lavfi_h264("dark.mp4", "color=c=black:s=160x120:r=30", 25));
+    let long = fixture_bytes(lavfi_h264("long.mp4", red, 40));
     let garbage: Vec<u8> = (0..200_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();

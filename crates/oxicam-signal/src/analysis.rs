@@ -462,7 +462,13 @@ impl PreparedTrace {
 
     /// Gates on the pulse of window `wi` in its best channel `c`: no pulse, low SNR, rate out
     /// of range, motion.
-    fn signal_gates(&self, wi: usize, c: usize, p: &PulsePeak, opts: &AnalysisOptions) -> Vec<Gate> {
+    fn signal_gates(
+        &self,
+        wi: usize,
+        c: usize,
+        p: &PulsePeak,
+        opts: &AnalysisOptions,
+    ) -> Vec<Gate> {
         let s = self.starts[wi];
         let e = s + self.window_n;
         let mut gates = Vec::new();
@@ -503,8 +509,7 @@ impl PreparedTrace {
             .as_ref()
             .is_some_and(|sd| mean(&sd[self.settle_n..]) > SCENE_GRID_SD);
         let pulsatile = windows.iter().any(|w| {
-            !w.gates.contains(&Gate::NoPulse)
-                && w.peak.is_some_and(|p| p.snr_db >= opts.min_snr_db)
+            !w.gates.contains(&Gate::NoPulse) && w.peak.is_some_and(|p| p.snr_db >= opts.min_snr_db)
         });
         scene || (!pulsatile && !finger_like_colour(rgb_mean))
     }

@@ -380,9 +380,13 @@ pub fn select_candidate(groups: &[RecordingWindows], opts: &EvalOptions) -> Sele
     for candidate in candidates() {
         let (mut sum, mut n) = (0.0, 0usize);
         for fold in &folds {
-            let Some(model) =
-                fit_groups(&fold.train, &candidate, opts, "inner", serde_json::Value::Null)
-            else {
+            let Some(model) = fit_groups(
+                &fold.train,
+                &candidate,
+                opts,
+                "inner",
+                serde_json::Value::Null,
+            ) else {
                 continue;
             };
             for g in &fold.test {

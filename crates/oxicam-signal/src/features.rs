@@ -143,7 +143,13 @@ mod tests {
     fn feature_names_are_the_model_file_names() {
         let names: Vec<String> = Feature::ALL
             .iter()
-            .map(|f| serde_json::to_value(f).unwrap().as_str().unwrap().to_string())
+            .map(|f| {
+                serde_json::to_value(f)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
         assert_eq!(
             names,

@@ -82,11 +82,7 @@ impl Ridge {
             Intercept::MeanLabel => y_mean,
             Intercept::RefitOnClamped => {
                 let fitted = &xm * &beta;
-                y_mean
-                    + (0..n)
-                        .map(|i| (y[i] - y_mean) - fitted[i])
-                        .sum::<f64>()
-                        / n as f64
+                y_mean + (0..n).map(|i| (y[i] - y_mean) - fitted[i]).sum::<f64>() / n as f64
             }
         };
         Some(Ridge {
@@ -136,7 +132,11 @@ mod tests {
         x.push(vec![1000.0]);
         let y: Vec<f64> = x.iter().map(|r| 2.0 * r[0].min(10.0)).collect();
         let mean_residual = |fit: &Ridge| {
-            x.iter().zip(&y).map(|(r, t)| t - fit.predict(r)).sum::<f64>() / y.len() as f64
+            x.iter()
+                .zip(&y)
+                .map(|(r, t)| t - fit.predict(r))
+                .sum::<f64>()
+                / y.len() as f64
         };
         let refit = Ridge::fit(&x, &y, 0.01, Intercept::RefitOnClamped).unwrap();
         let plain = Ridge::fit(&x, &y, 0.01, Intercept::MeanLabel).unwrap();

@@ -70,9 +70,21 @@ pub fn features_for(channels: &[Channel], set: FeatureSet) -> Vec<Feature> {
     let has = |c: Channel| channels.contains(&c);
     let mut out = Vec::new();
     for (a, b, [ror, log_ror, log_dc]) in [
-        (Red, Green, [Feature::RorRg, Feature::LogRorRg, Feature::LogDcRg]),
-        (Red, Blue, [Feature::RorRb, Feature::LogRorRb, Feature::LogDcRb]),
-        (Green, Blue, [Feature::RorGb, Feature::LogRorGb, Feature::LogDcGb]),
+        (
+            Red,
+            Green,
+            [Feature::RorRg, Feature::LogRorRg, Feature::LogDcRg],
+        ),
+        (
+            Red,
+            Blue,
+            [Feature::RorRb, Feature::LogRorRb, Feature::LogDcRb],
+        ),
+        (
+            Green,
+            Blue,
+            [Feature::RorGb, Feature::LogRorGb, Feature::LogDcGb],
+        ),
     ] {
         if has(a) && has(b) {
             out.extend([ror, log_ror]);

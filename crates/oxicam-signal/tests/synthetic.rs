@@ -104,11 +104,7 @@ impl Synth {
     }
 
     fn run(&self) -> Report {
-        analyze(
-            &self.trace(),
-            &shipped_model(),
-            &AnalysisOptions::default(),
-        )
+        analyze(&self.trace(), &shipped_model(), &AnalysisOptions::default())
     }
 }
 
@@ -293,7 +289,11 @@ fn json_has_the_contract_fields() {
     let v: serde_json::Value = serde_json::to_value(&r).unwrap();
     // The schema version comes first, so a reader sees it before anything it may not know.
     let text = serde_json::to_string(&r).unwrap();
-    assert!(text.starts_with(r#"{"schema_version":"2","#), "{}", &text[..40]);
+    assert!(
+        text.starts_with(r#"{"schema_version":"2","#),
+        "{}",
+        &text[..40]
+    );
     let back: Report = serde_json::from_str(&text).unwrap();
     assert_eq!(back, r);
     for key in [

@@ -43,6 +43,15 @@ pub fn good_clip() -> PathBuf {
         .clone()
 }
 
+/// Writes the embedded real trace (known heart rate) as a trace CSV (`R,G,B` rows at 30 fps).
+pub fn write_embedded_trace_csv(path: &Path) {
+    let rows: String = synth::embedded_trace()
+        .iter()
+        .map(|[r, g, b]| format!("{r},{g},{b}\n"))
+        .collect();
+    std::fs::write(path, format!("R,G,B\n{rows}")).expect("writes the trace CSV");
+}
+
 /// Runs the ffmpeg CLI (installed by scripts/test.sh) with `args`, writing `out`.
 pub fn run_ffmpeg(args: &[&str], out: &Path) -> PathBuf {
     let status = Command::new("ffmpeg")
@@ -53,6 +62,23 @@ pub fn run_ffmpeg(args: &[&str], out: &Path) -> PathBuf {
         .expect("the ffmpeg CLI is installed (scripts/test.sh installs it)");
     assert!(status.success(), "ffmpeg {args:?} -> {}", out.display());
     out.to_path_buf()
+}
+
+/// `seconds` of an FFmpeg lavfi `source` (e.g. `testsrc=s=160x120:r=30`) as H.264 in an MP4
+/// named `name` in [`fixture_dir`], made on first use.
+pub fn lavfi_h264(name: &str, source: &str, seconds: u32) -> PathBuf {
+    let seconds = seconds.to_string();
+    ffmpeg(
+        name,
+        &[
+            "-f", "lavfi", "-i", source, "-t", &seconds, "-c:v", "libx264", "-pix_fmt", "yuv420p",
+        ],
+    )
+}
+
+/// A 25 s test pattern: a video that decodes, but not a fingertip (refused with reasons).
+pub fn scene_clip() -> PathBuf {
+    lavfi_h264("scene.mp4", "testsrc=s=160x120:r=30", 25)
 }
 
 /// A fixture named `name` in [`fixture_dir`], made by the ffmpeg CLI on first use.

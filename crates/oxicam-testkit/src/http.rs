@@ -21,7 +21,9 @@ pub fn multipart_body(parts: &[Part]) -> Vec<u8> {
     for (name, filename, content_type, bytes) in parts {
         body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
         let disposition = match filename {
-            Some(f) => format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n"),
+            Some(f) => {
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n")
+            }
             None => format!("Content-Disposition: form-data; name=\"{name}\"\r\n"),
         };
         body.extend_from_slice(disposition.as_bytes());

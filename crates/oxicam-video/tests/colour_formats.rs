@@ -10,7 +10,10 @@ use oxicam_video::synth::Codec;
 
 fn reencode(src: &Path, dst: PathBuf, args: &[&str]) -> PathBuf {
     let input = src.to_str().expect("a UTF-8 temp path");
-    let args: Vec<&str> = ["-i", input].into_iter().chain(args.iter().copied()).collect();
+    let args: Vec<&str> = ["-i", input]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
     oxicam_testkit::fixtures::run_ffmpeg(&args, &dst)
 }
 

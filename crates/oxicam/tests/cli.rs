@@ -3,17 +3,13 @@
 
 use std::process::{Command, Stdio};
 
-use oxicam_video::synth::embedded_trace;
+use oxicam_testkit::fixtures::write_embedded_trace_csv;
 
 #[test]
 fn analyze_into_a_closed_pipe_exits_quietly() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("trace.csv");
-    let rows: String = embedded_trace()
-        .iter()
-        .map(|[r, g, b]| format!("{r},{g},{b}\n"))
-        .collect();
-    std::fs::write(&csv, format!("R,G,B\n{rows}")).unwrap();
+    write_embedded_trace_csv(&csv);
     for format in [&["--json"][..], &[]] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_oxicam"))
             .arg("analyze")

@@ -174,7 +174,10 @@ fn sigterm_turns_readiness_off_finishes_the_upload_in_flight_and_exits_0() {
     in_flight.write_all(&request[half..]).unwrap();
     let answer = read_response(&mut in_flight);
     assert_eq!(answer.status, 200, "{}", answer.body);
-    assert_eq!(answer.header("x-request-id").as_deref(), Some("drain-test-1"));
+    assert_eq!(
+        answer.header("x-request-id").as_deref(),
+        Some("drain-test-1")
+    );
     let heart_rate = answer.json()["heart_rate_bpm"]
         .as_f64()
         .expect("a heart rate");

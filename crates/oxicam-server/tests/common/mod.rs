@@ -107,7 +107,12 @@ impl TestApp {
     }
 
     /// POSTs `body` with an optional content type.
-    pub async fn post(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> TestResponse {
+    pub async fn post(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> TestResponse {
         let mut request = Request::post(path);
         if let Some(ct) = content_type {
             request = request.header(header::CONTENT_TYPE, ct);

@@ -95,13 +95,15 @@ fn write_human(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
             c.reference_spo2, c.offset
         )
     });
-    writeln!(out, 
+    writeln!(
+        out,
         "SpO2         {}   (model {}{cal})",
         opt(r.spo2_percent, " %"),
         r.model.version
     )?;
     writeln!(out, "confidence   {:.2}", r.confidence)?;
-    writeln!(out, 
+    writeln!(
+        out,
         "verdict      {}",
         if r.usable { "usable" } else { "UNUSABLE" }
     )?;
@@ -114,7 +116,8 @@ fn write_human(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         } else {
             format!("; out of range: {}", names(&r.channels.excluded))
         };
-        writeln!(out, 
+        writeln!(
+            out,
             "channels     pulse from {ch}; SpO2 from {}{excluded}",
             names(&r.channels.in_range)
         )?;
@@ -123,7 +126,8 @@ fn write_human(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         writeln!(out, "perfusion    {pi:.2} %")?;
     }
     if let Some(v) = &r.video {
-        writeln!(out, 
+        writeln!(
+            out,
             "video        {} in {}, {}x{}, {} frames, {:.1} s{}",
             v.codec,
             v.container,
@@ -136,12 +140,14 @@ fn write_human(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
     }
     if !r.windows.is_empty() {
         writeln!(out)?;
-        writeln!(out, 
+        writeln!(
+            out,
             "{:>7} {:>7} {:>7} {:>6} {:>7} {:>6}  status",
             "start", "end", "HR", "SpO2", "SNR dB", "chan"
         )?;
         for w in &r.windows {
-            writeln!(out, 
+            writeln!(
+                out,
                 "{:>7.1} {:>7.1} {:>7} {:>6} {:>7} {:>6}  {}",
                 w.start_s,
                 w.end_s,
@@ -258,11 +264,7 @@ mod tests {
     fn trace_csv_and_unusable_input() {
         let dir = tempfile::tempdir().unwrap();
         let csv = dir.path().join("trace.csv");
-        let rows: String = embedded_trace()
-            .iter()
-            .map(|[r, g, b]| format!("{r},{g},{b}\n"))
-            .collect();
-        std::fs::write(&csv, format!("R,G,B\n{rows}")).unwrap();
+        oxicam_testkit::fixtures::write_embedded_trace_csv(&csv);
         let report = analyze_file(&args(csv)).unwrap();
         assert!(report.usable && report.video.is_none());
         assert!((report.heart_rate_bpm.unwrap() - EMBEDDED_TRACE_HEART_RATE_BPM).abs() < 1.5);

@@ -41,11 +41,31 @@ fn metric_rows(r: &EvalReport) -> Vec<(String, String, String)> {
             num(r.heart_rate_mae_bpm),
             num(r.baseline_heart_rate_mae_bpm),
         ),
-        ("heart rate RMSE (bpm)".into(), num(r.heart_rate_rmse_bpm), blank()),
-        ("heart rate coverage".into(), pct(Some(r.heart_rate_coverage)), blank()),
-        ("SpO2 MAE (%)".into(), num(r.spo2_mae), num(r.baseline_spo2_mae)),
-        ("SpO2 RMSE (%)".into(), num(r.spo2_rmse), num(r.baseline_spo2_rmse)),
-        ("SpO2 bias (%)".into(), num(r.spo2_bias), num(r.baseline_spo2_bias)),
+        (
+            "heart rate RMSE (bpm)".into(),
+            num(r.heart_rate_rmse_bpm),
+            blank(),
+        ),
+        (
+            "heart rate coverage".into(),
+            pct(Some(r.heart_rate_coverage)),
+            blank(),
+        ),
+        (
+            "SpO2 MAE (%)".into(),
+            num(r.spo2_mae),
+            num(r.baseline_spo2_mae),
+        ),
+        (
+            "SpO2 RMSE (%)".into(),
+            num(r.spo2_rmse),
+            num(r.baseline_spo2_rmse),
+        ),
+        (
+            "SpO2 bias (%)".into(),
+            num(r.spo2_bias),
+            num(r.baseline_spo2_bias),
+        ),
     ];
     rows.extend(r.arms_by_band.iter().map(|b| {
         (
@@ -65,13 +85,21 @@ fn metric_rows(r: &EvalReport) -> Vec<(String, String, String)> {
             pct(r.specificity_below_90),
             pct(r.baseline_specificity_below_90),
         ),
-        ("coverage (windows with SpO2)".into(), pct(Some(r.coverage)), blank()),
+        (
+            "coverage (windows with SpO2)".into(),
+            pct(Some(r.coverage)),
+            blank(),
+        ),
         (
             format!("calibrated SpO2 MAE (n={})", c.windows),
             num(c.spo2_mae_calibrated),
             num(c.baseline_spo2_mae_calibrated),
         ),
-        ("  same windows, uncalibrated".into(), num(c.spo2_mae_uncalibrated), blank()),
+        (
+            "  same windows, uncalibrated".into(),
+            num(c.spo2_mae_uncalibrated),
+            blank(),
+        ),
     ]);
     if c.change_model_windows > 0 {
         rows.push((

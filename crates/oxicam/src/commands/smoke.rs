@@ -2,9 +2,9 @@
 //! colour, and a real `POST /run` with a clip rendered in-process from a trace of known heart rate).
 
 use anyhow::{bail, Context};
-use reqwest::blocking::{multipart, Client};
 use oxicam_server::VersionInfo;
 use oxicam_signal::Report;
+use reqwest::blocking::{multipart, Client};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};

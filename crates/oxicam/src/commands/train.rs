@@ -43,8 +43,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.out.display(),
         trained.training_windows,
         trained.selection.candidate,
-        trained.loso.spo2_mae.map_or("-".into(), |v| format!("{v:.2}")),
-        trained.loso.baseline_spo2_mae.map_or("-".into(), |v| format!("{v:.2}")),
+        trained
+            .loso
+            .spo2_mae
+            .map_or("-".into(), |v| format!("{v:.2}")),
+        trained
+            .loso
+            .baseline_spo2_mae
+            .map_or("-".into(), |v| format!("{v:.2}")),
     );
     Ok(ExitCode::SUCCESS)
 }
