@@ -196,7 +196,7 @@ async fn run(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body)
 
 /// Analyse a video, optionally with a reference SpO2 reading (%) from an oximeter for
 /// per-user calibration.
-#[utoipa::path(post, path = "/v1/analyses", request_body(content = AnalysisForm, content_type = "multipart/form-data"),
+#[utoipa::path(post, path = "/v1/analyses", operation_id = "create_analysis", request_body(content = AnalysisForm, content_type = "multipart/form-data"),
     responses((status = 400, description = "No `file` field, empty file, bad `reference_spo2` or malformed multipart", body = ErrorBody), UploadResponses))]
 async fn analyses(
     State(state): State<Arc<AppState>>,
