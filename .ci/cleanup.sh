@@ -2,7 +2,8 @@
 # Stops everything CI stages started: processes whose PID files are in $CI_STATE/pids and
 # containers labelled oxicam.ci=1. Called by .ci/run on exit, also after a failure.
 set -uo pipefail
-CI_STATE="${CI_STATE:-$(cd "$(dirname "$0")/.." && pwd)/target/ci-state}"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/../scripts/lib.sh"
 
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   mapfile -t containers < <(docker ps -aq --filter label=oxicam.ci=1)

@@ -13,8 +13,6 @@
 # (rust:1.95-bookworm, debian:bookworm-slim) are replaced by the local images via build args.
 # OXICAM_BASE_IMAGES=public (CircleCI, where Docker Hub is reachable) builds on those defaults.
 
-: "${CI_STATE:=$OXICAM_ROOT/target/ci-state}"
-export CI_STATE
 
 OXICAM_BASE_IMAGE="${OXICAM_BASE_IMAGE:-oxicam/debian-base:bookworm}"
 OXICAM_IMAGE_REPO="${OXICAM_IMAGE_REPO:-oxicam}"

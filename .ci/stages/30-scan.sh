@@ -5,7 +5,6 @@
 set -euo pipefail
 source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$OXICAM_ROOT"
-: "${CI_STATE:=$OXICAM_ROOT/target/ci-state}"
 
 apt_install python3-venv git
 mkdir -p "$CI_STATE/logs"

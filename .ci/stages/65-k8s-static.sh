@@ -11,7 +11,6 @@ cd "$OXICAM_ROOT"
 
 K8S_VERSION=1.32.0
 CRD_DIR="$OXICAM_ROOT/../shared/data/argo-rollouts-crds"
-CI_STATE="${CI_STATE:-$OXICAM_ROOT/target/ci-state}"
 out="$CI_STATE/k8s"
 venv="$CI_STATE/venv-k8s"
 mkdir -p "$out"

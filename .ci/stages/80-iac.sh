@@ -12,7 +12,6 @@ source "$(dirname "$0")/../../scripts/lib.sh"
 # shellcheck source=scripts/docker-lib.sh
 source "$OXICAM_ROOT/scripts/docker-lib.sh"
 cd "$OXICAM_ROOT"
-export CI_STATE="${CI_STATE:-$OXICAM_ROOT/target/ci-state}"
 mkdir -p "$CI_STATE/logs"
 
 target=oxicam-iac-target

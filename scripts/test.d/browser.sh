@@ -8,7 +8,6 @@ cd "$OXICAM_ROOT"
 
 tests_dir="$OXICAM_ROOT/crates/oxicam-server/browser-tests"
 work="$OXICAM_ROOT/target/browser-test"
-state="${CI_STATE:-$OXICAM_ROOT/target/ci-state}"
 
 prepare() {
   apt_install chromium ffmpeg ca-certificates
@@ -23,7 +22,7 @@ run() {
   cargo build --locked --bin oxicam
   local bin="$OXICAM_ROOT/target/debug/oxicam"
   rm -rf "$work"
-  mkdir -p "$work/uploads" "$state/pids"
+  mkdir -p "$work/uploads" "$CI_STATE/pids"
 
   log "rendering the fake camera feed from the embedded trace"
   "$bin" synth --out "$work/clip.mp4" --size 320x240
@@ -36,7 +35,7 @@ run() {
   "$bin" serve --addr 127.0.0.1:0 --log-format json --tmp-dir "$work/uploads" \
     --drain-grace-secs 0 2>"$work/server.log" &
   local pid=$!
-  echo "$pid" >"$state/pids/browser-oxicam.pid"
+  echo "$pid" >"$CI_STATE/pids/browser-oxicam.pid"
   # shellcheck disable=SC2064 # expand now: the pid is known
   trap "kill $pid 2>/dev/null || true" EXIT
   local addr="" _
@@ -60,7 +59,7 @@ run() {
   kill -TERM "$pid"
   wait "$pid" || die "oxicam serve did not exit cleanly on SIGTERM"
   trap - EXIT
-  rm -f "$state/pids/browser-oxicam.pid"
+  rm -f "$CI_STATE/pids/browser-oxicam.pid"
   [ "$status" -eq 0 ] || { tail -n 30 "$work/server.log" >&2; die "browser test failed"; }
   if [ -n "$(ls -A "$work/uploads")" ]; then
     die "uploads left behind: $(ls "$work/uploads")"

@@ -5,6 +5,7 @@ use crate::error::ApiError;
 use crate::upload::Upload;
 use axum::http::StatusCode;
 use oxicam_signal::{AnalysisOptions, Report, Spo2Model};
+use oxicam_video::pipeline::{analyze_video, PipelineOptions};
 use oxicam_video::{DecodeOptions, VideoError};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -100,11 +101,17 @@ impl Analyzer {
 
         let cancel = Arc::new(AtomicBool::new(false));
         let _cancel_on_drop = CancelOnDrop(cancel.clone());
-        let decode = DecodeOptions {
-            threads: self.decode_threads,
-            max_duration_s: Some(self.max_duration_s),
-            cancel: Some(cancel.clone()),
-            ..DecodeOptions::default()
+        let options = PipelineOptions {
+            decode: DecodeOptions {
+                threads: self.decode_threads,
+                max_duration_s: Some(self.max_duration_s),
+                cancel: Some(cancel.clone()),
+                ..DecodeOptions::default()
+            },
+            analysis: AnalysisOptions {
+                reference_spo2: upload.reference_spo2,
+                ..AnalysisOptions::default()
+            },
         };
         let model = self.model.clone();
         let running = self.running.clone();
@@ -114,7 +121,7 @@ impl Analyzer {
             let _permit: OwnedSemaphorePermit = permit;
             let _running = GaugeGuard::enter(running, "oxicam_analyses_in_flight");
             let started = Instant::now();
-            let result = analyze_file(&upload, &decode, &model);
+            let result = analyze_file(&upload, &options, &model);
             drop(upload);
             metrics::histogram!("oxicam_analysis_duration_seconds")
                 .record(started.elapsed().as_secs_f64());
@@ -156,20 +163,13 @@ impl Analyzer {
     }
 }
 
+/// Decodes and analyses the uploaded file; `Ok` only for a usable report.
 fn analyze_file(
     upload: &Upload,
-    decode: &DecodeOptions,
+    options: &PipelineOptions,
     model: &Spo2Model,
 ) -> Result<Report, ApiError> {
-    let decoded = oxicam_video::extract_trace(upload.file.path(), decode).map_err(video_error)?;
-    let options = AnalysisOptions {
-        reference_spo2: upload.reference_spo2,
-        ..AnalysisOptions::default()
-    };
-    let mut report = oxicam_signal::analyze(&decoded.trace, model, &options);
-    if report.video.is_none() {
-        report.video = Some(decoded.meta);
-    }
+    let report = analyze_video(upload.file.path(), model, options).map_err(video_error)?;
     if report.usable {
         Ok(report)
     } else {
@@ -177,19 +177,27 @@ fn analyze_file(
     }
 }
 
+/// The answer for a file that could not be decoded: 415 for what the client sent, 413 for a
+/// video over the duration limit, 503 when we cancelled, 500 for our own failures.
 fn video_error(err: VideoError) -> ApiError {
     let code = err.code();
-    if code == "cancelled" {
-        return ApiError::busy(code, "The analysis was cancelled.", RETRY_AFTER_S);
-    }
-    if !err.is_client_error() {
-        tracing::error!(error = %err, code, "decoder failed on the server side");
-        return ApiError::internal("The server could not read the upload.");
-    }
-    let status = if code == "too_long" {
-        StatusCode::PAYLOAD_TOO_LARGE
-    } else {
-        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    let status = match &err {
+        VideoError::Cancelled => {
+            return ApiError::busy(code, "The analysis was cancelled.", RETRY_AFTER_S);
+        }
+        VideoError::Io { .. } | VideoError::Internal(_) => {
+            tracing::error!(error = %err, code, "decoder failed on the server side");
+            return ApiError::internal("The server could not read the upload.");
+        }
+        VideoError::TooLong { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        VideoError::EmptyFile
+        | VideoError::NotAVideo { .. }
+        | VideoError::Truncated { .. }
+        | VideoError::UnsupportedContainer { .. }
+        | VideoError::StillImage { .. }
+        | VideoError::NoVideoStream { .. }
+        | VideoError::UnsupportedCodec { .. }
+        | VideoError::NoDecodableFrames { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
     };
     ApiError::new(status, code, err.to_string())
 }

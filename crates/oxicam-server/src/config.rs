@@ -1,9 +1,46 @@
-//! Runtime settings of the service: limits, concurrency, paths and logging, with defaults.
-//! Filled by `oxicam serve` from flags and environment; tests build it directly.
+//! Runtime settings of the service: limits, concurrency, paths, identity and logging, with
+//! their defaults defined once here. `oxicam serve` fills them from flags or environment (its
+//! clap defaults are these constants); tests build the struct directly.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Default listening address.
+pub const DEFAULT_ADDR: &str = "0.0.0.0:8000";
+/// Default largest upload, MB.
+pub const DEFAULT_BODY_LIMIT_MB: u64 = 200;
+/// Default longest video, seconds.
+pub const DEFAULT_MAX_DURATION_S: f64 = 120.0;
+/// Default time limit for one analysis including queueing, seconds.
+pub const DEFAULT_TIMEOUT_S: u64 = 120;
+/// Default idle time after which an upload is cut off, seconds.
+pub const DEFAULT_UPLOAD_IDLE_TIMEOUT_S: u64 = 30;
+/// Default time readiness reports false before the listener closes, seconds.
+pub const DEFAULT_DRAIN_GRACE_S: f64 = 5.0;
+/// Default cap on finishing in-flight requests after the listener closed, seconds.
+pub const DEFAULT_DRAIN_TIMEOUT_S: f64 = 150.0;
+/// Default log filter (tracing `EnvFilter` syntax).
+pub const DEFAULT_LOG_FILTER: &str = "info,tower_http=warn";
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Default analyses decoding at once: one per core.
+pub fn default_concurrency() -> usize {
+    cores()
+}
+
+/// Default analyses waiting for a slot: two per core.
+pub fn default_queue() -> usize {
+    cores() * 2
+}
+
+/// Default decoder threads per analysis: the cores, at most 4.
+pub fn default_decode_threads() -> usize {
+    cores().min(4)
+}
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -18,15 +55,16 @@ pub enum LogFormat {
 pub enum Fault {
     #[default]
     None,
-    /// `OXICAM_FAULT=bad-run`: `POST /run` answers 500 without a heart rate.
+    /// `bad-run`: `POST /run` answers 500 without a heart rate.
     BadRun,
 }
 
 impl Fault {
-    /// Reads `OXICAM_FAULT`; unknown values are ignored (a fault must be asked for exactly).
-    pub fn from_env() -> Fault {
-        match std::env::var("OXICAM_FAULT").as_deref() {
-            Ok("bad-run") => Fault::BadRun,
+    /// The fault named `value`; anything but an exact name is no fault (a fault must be asked
+    /// for exactly, so a stray value never breaks a build).
+    pub fn from_name(value: &str) -> Fault {
+        match value {
+            "bad-run" => Fault::BadRun,
             _ => Fault::None,
         }
     }
@@ -58,28 +96,32 @@ pub struct ServerConfig {
     /// Decoder threads per analysis.
     pub decode_threads: usize,
     pub log_format: LogFormat,
+    /// Log filter (tracing `EnvFilter` syntax); an invalid one falls back to the default.
+    pub log_filter: String,
+    /// Blue/green colour reported by `GET /version`.
     pub color: Option<String>,
+    /// Overrides the git commit (recorded at build time) reported by `GET /version`.
     pub git_sha: Option<String>,
     pub fault: Fault,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         ServerConfig {
-            addr: SocketAddr::from(([0, 0, 0, 0], 8000)),
-            body_limit_bytes: 200 * 1024 * 1024,
-            max_duration_s: 120.0,
-            concurrency: cores,
-            queue: cores * 2,
-            timeout: Duration::from_secs(120),
-            upload_idle_timeout: Duration::from_secs(30),
+            addr: DEFAULT_ADDR.parse().expect("the default address parses"),
+            body_limit_bytes: DEFAULT_BODY_LIMIT_MB * 1024 * 1024,
+            max_duration_s: DEFAULT_MAX_DURATION_S,
+            concurrency: default_concurrency(),
+            queue: default_queue(),
+            timeout: Duration::from_secs(DEFAULT_TIMEOUT_S),
+            upload_idle_timeout: Duration::from_secs(DEFAULT_UPLOAD_IDLE_TIMEOUT_S),
             model_path: None,
             tmp_dir: None,
-            drain_grace: Duration::from_secs(5),
-            drain_timeout: Duration::from_secs(150),
-            decode_threads: cores.min(4),
+            drain_grace: Duration::from_secs_f64(DEFAULT_DRAIN_GRACE_S),
+            drain_timeout: Duration::from_secs_f64(DEFAULT_DRAIN_TIMEOUT_S),
+            decode_threads: default_decode_threads(),
             log_format: LogFormat::Text,
+            log_filter: DEFAULT_LOG_FILTER.to_string(),
             color: None,
             git_sha: None,
             fault: Fault::None,

@@ -21,11 +21,9 @@ pub struct ErrorDetail {
     pub message: String,
     /// For 422: every reason the recording was refused.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
     pub reasons: Option<Vec<QualityReason>>,
     /// For 422: the full analysis report (per-window results, video facts).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub report: Option<Box<Report>>,
 }
 
@@ -80,7 +78,7 @@ impl ApiError {
         let reasons = &report.quality.reasons;
         let code = reasons
             .first()
-            .map_or("unusable_recording", |r| r.code.as_str())
+            .map_or("unusable_recording", |r| r.code.code())
             .to_string();
         let message = if reasons.is_empty() {
             "The recording could not be measured.".to_string()

@@ -1,5 +1,18 @@
 //! oxicam-server: the HTTP service (`POST /run`, `/v1/analyses`, health, metrics) and the
 //! phone web page, built on axum and tokio.
+//!
+//! # Layout
+//!
+//! A request flows: `routes` (router, middleware, handlers, the OpenAPI document) ->
+//! `upload` (multipart streamed to a temporary file, form fields checked) -> `analysis` (a
+//! bounded pool of decode slots running `oxicam_video::pipeline` off the async runtime, with
+//! deadlines and cancellation) -> a `Report`, or an `error::ApiError` rendered as
+//! `{"error":{"code","message"}}` with the right status.
+//!
+//! - [`config`]: every setting and its default ([`ServerConfig`]).
+//! - `telemetry`: request logs (text or JSON, never a measured value) and Prometheus metrics.
+//! - [`run`] / [`serve`] (here): the listener, SIGTERM handling and draining; [`router`] builds
+//!   the same service without a listener, for tests that send requests one by one.
 
 mod analysis;
 pub mod config;
@@ -13,7 +26,7 @@ pub use error::{ErrorBody, ErrorDetail};
 pub use routes::{openapi, VersionInfo};
 
 use anyhow::Context;
-use oxicam_signal::Spo2Model;
+use oxicam_video::pipeline::load_model;
 use routes::AppState;
 use std::future::{Future, IntoFuture};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +36,7 @@ use tokio::net::TcpListener;
 /// Runs the service until SIGTERM or SIGINT, then drains and returns (exit code 0).
 /// Builds its own tokio runtime; for `oxicam serve`.
 pub fn run(config: ServerConfig) -> anyhow::Result<()> {
-    telemetry::init_logging(config.log_format);
+    telemetry::init_logging(config.log_format, &config.log_filter);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("oxicam-http")
@@ -85,12 +98,15 @@ pub async fn serve(
     Ok(())
 }
 
+/// The service's routes for `config` without a listener: what [`serve`] runs, for tests that
+/// drive it request by request (`tower::ServiceExt::oneshot`). Fails as [`serve`] does on a
+/// model that cannot be loaded or a temporary directory that cannot be created.
+pub fn router(config: &ServerConfig) -> anyhow::Result<axum::Router> {
+    Ok(routes::router(Arc::new(build_state(config)?)))
+}
+
 fn build_state(config: &ServerConfig) -> anyhow::Result<AppState> {
-    let model = match &config.model_path {
-        Some(path) => Spo2Model::from_path(path)
-            .with_context(|| format!("cannot load the model {}", path.display()))?,
-        None => Spo2Model::embedded(),
-    };
+    let model = load_model(config.model_path.as_deref()).context("cannot load the model")?;
     let tmp_dir = config.tmp_dir.clone().unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&tmp_dir)
         .with_context(|| format!("cannot create the temp dir {}", tmp_dir.display()))?;

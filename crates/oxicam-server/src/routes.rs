@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use oxicam_signal::Report;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -37,7 +37,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct VersionInfo {
     pub version: String,
     pub git_sha: String,
@@ -91,7 +91,7 @@ struct AnalysisForm {
     ),
     paths(
         run,
-        create_analysis,
+        analyses,
         healthz,
         readyz,
         version,
@@ -99,7 +99,15 @@ struct AnalysisForm {
         openapi_json,
         index
     ),
-    components(schemas(ErrorBody, VersionInfo, RunForm, AnalysisForm))
+    components(schemas(
+        ErrorBody,
+        VersionInfo,
+        RunForm,
+        AnalysisForm,
+        Report,
+        Health,
+        Readiness
+    ))
 )]
 struct ApiDoc;
 
@@ -111,7 +119,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = usize::try_from(state.body_limit).unwrap_or(usize::MAX);
     let uploads = Router::new()
         .route("/run", post(run))
-        .route("/v1/analyses", post(create_analysis))
+        .route("/v1/analyses", post(analyses))
         .layer(
             ServiceBuilder::new()
                 .layer(middleware::map_response_with_state(
@@ -149,58 +157,95 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Analyse a video (the original contract: `curl -F file=@finger.mp4 HOST/run`).
-#[utoipa::path(post, path = "/run",
-    request_body(content = RunForm, content_type = "multipart/form-data"),
-    responses(
-        (status = 200, description = "The analysis report (same JSON as `oxicam analyze --json`)", body = Object),
-        (status = 400, description = "No `file` field, empty file or malformed multipart", body = ErrorBody),
-        (status = 413, description = "Upload or video duration over the limit", body = ErrorBody),
-        (status = 415, description = "Not a video oxicam can decode", body = ErrorBody),
-        (status = 422, description = "A video, but unusable: `reasons` and `report` say why", body = ErrorBody),
-        (status = 503, description = "Busy or too slow; see Retry-After", body = ErrorBody),
-    ))]
-async fn run(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<Report>, ApiError> {
-    analyze_upload(&state, &headers, body, false).await
+/// What both upload routes answer, besides their own 400. Documentation only: never built.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code, clippy::large_enum_variant)]
+enum UploadResponses {
+    /// The analysis report (same JSON as `oxicam analyze --json`)
+    #[response(status = 200)]
+    Analysed(Report),
+    /// Upload or video duration over the limit
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// Not a video oxicam can decode
+    #[response(status = 415)]
+    NotDecodable(ErrorBody),
+    /// A video, but unusable: `reasons` and `report` say why
+    #[response(status = 422)]
+    Unusable(ErrorBody),
+    /// Busy or too slow; see Retry-After
+    #[response(status = 503)]
+    Busy(ErrorBody),
+    /// The upload stalled: nothing received for the idle timeout
+    #[response(status = 408)]
+    Stalled(ErrorBody),
+    /// The server failed (or, on `/run`, a build started with the blue/green test fault)
+    #[response(status = 500)]
+    Failed(ErrorBody),
 }
 
-/// Analyse a video, optionally with a reference SpO2 reading for per-user calibration.
-#[utoipa::path(post, path = "/v1/analyses",
-    request_body(content = AnalysisForm, content_type = "multipart/form-data"),
-    responses(
-        (status = 200, description = "The analysis report (same JSON as `oxicam analyze --json`)", body = Object),
-        (status = 400, description = "No `file` field, empty file, bad `reference_spo2` or malformed multipart", body = ErrorBody),
-        (status = 413, description = "Upload or video duration over the limit", body = ErrorBody),
-        (status = 415, description = "Not a video oxicam can decode", body = ErrorBody),
-        (status = 422, description = "A video, but unusable: `reasons` and `report` say why", body = ErrorBody),
-        (status = 503, description = "Busy or too slow; see Retry-After", body = ErrorBody),
-    ))]
-async fn create_analysis(
+/// An upload route's answer: the report, or an error with its status.
+type UploadReply = Result<Json<Report>, ApiError>;
+
+/// Analyse a video (the original contract: `curl -F file=@finger.mp4 HOST/run`).
+#[utoipa::path(post, path = "/run", request_body(content = RunForm, content_type = "multipart/form-data"),
+    responses((status = 400, description = "No `file` field, empty file or malformed multipart", body = ErrorBody), UploadResponses))]
+async fn run(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> UploadReply {
+    analyze_upload(&state, &headers, body, Endpoint::Run).await
+}
+
+/// Analyse a video, optionally with a reference SpO2 reading (%) from an oximeter for
+/// per-user calibration.
+#[utoipa::path(post, path = "/v1/analyses", operation_id = "create_analysis", request_body(content = AnalysisForm, content_type = "multipart/form-data"),
+    responses((status = 400, description = "No `file` field, empty file, bad `reference_spo2` or malformed multipart", body = ErrorBody), UploadResponses))]
+async fn analyses(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Report>, ApiError> {
-    analyze_upload(&state, &headers, body, true).await
+) -> UploadReply {
+    analyze_upload(&state, &headers, body, Endpoint::Analyses).await
+}
+
+/// The routes that take a video upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// `POST /run`: the original contract, field `file` only. The one route a blue/green smoke
+    /// test calls, so the one [`Fault::BadRun`] breaks.
+    Run,
+    /// `POST /v1/analyses`: `file` and an optional `reference_spo2`.
+    Analyses,
+}
+
+impl Endpoint {
+    fn accepts_reference_spo2(self) -> bool {
+        match self {
+            Endpoint::Run => false,
+            Endpoint::Analyses => true,
+        }
+    }
+
+    fn broken_by(self, fault: Fault) -> bool {
+        match fault {
+            Fault::None => false,
+            Fault::BadRun => self == Endpoint::Run,
+        }
+    }
 }
 
 async fn analyze_upload(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
-    takes_reference_spo2: bool,
-) -> Result<Json<Report>, ApiError> {
+    endpoint: Endpoint,
+) -> UploadReply {
     state.analyzer.check_capacity()?;
     let limits = Limits {
         body_bytes: state.body_limit,
         idle: state.upload_idle_timeout,
-        reference_spo2: takes_reference_spo2,
+        reference_spo2: endpoint.accepts_reference_spo2(),
     };
     let upload = upload::receive(headers, body, &state.tmp_dir, limits).await?;
-    if state.fault == Fault::BadRun && !takes_reference_spo2 {
+    if endpoint.broken_by(state.fault) {
         drop(upload);
         return Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -233,22 +278,47 @@ where
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Alive")))]
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+/// Body of `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+struct Health {
+    /// Always `ok`: the process answers.
+    status: String,
+}
+
+/// Body of `GET /readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+struct Readiness {
+    ready: bool,
+    /// Why not ready (`draining`); absent when ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Alive", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".to_string(),
+    })
 }
 
 /// Readiness: model loaded and not draining (false at once on SIGTERM).
 #[utoipa::path(get, path = "/readyz", responses(
-    (status = 200, description = "Ready for traffic"),
-    (status = 503, description = "Draining; send no new traffic")))]
+    (status = 200, description = "Ready for traffic", body = Readiness),
+    (status = 503, description = "Draining; send no new traffic", body = Readiness)))]
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.ready.load(Ordering::SeqCst) {
-        Json(serde_json::json!({ "ready": true })).into_response()
+        Json(Readiness {
+            ready: true,
+            reason: None,
+        })
+        .into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "ready": false, "reason": "draining" })),
+            Json(Readiness {
+                ready: false,
+                reason: Some("draining".to_string()),
+            }),
         )
             .into_response()
     }
@@ -275,7 +345,7 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document")))]
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(openapi())
 }

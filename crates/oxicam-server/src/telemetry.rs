@@ -1,7 +1,7 @@
 //! Logging (text or JSON, one line per request) and Prometheus metrics for the service.
 //! Request lines carry id, route, status and duration only: never a measured value.
 
-use crate::config::LogFormat;
+use crate::config::{LogFormat, DEFAULT_LOG_FILTER};
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderName;
 use axum::middleware::Next;
@@ -13,10 +13,10 @@ use tracing_subscriber::EnvFilter;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Installs the global log subscriber once; later calls (tests) are no-ops.
-pub fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("OXICAM_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+/// Installs the global log subscriber once; later calls (tests) are no-ops. An invalid filter
+/// falls back to the default.
+pub fn init_logging(format: LogFormat, filter: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -6,6 +6,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, StatusCode};
 use futures_core::Stream;
 use multer::Field;
+use oxicam_video::pipeline::REFERENCE_SPO2_RANGE;
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -232,11 +233,15 @@ async fn parse_reference_spo2(mut field: Field<'static>, limits: Limits) -> Resu
         .ok()
         .filter(|_| text.len() <= MAX_TEXT_FIELD_BYTES)
         .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && (50.0..=100.0).contains(v));
+        .filter(|v| v.is_finite() && REFERENCE_SPO2_RANGE.contains(v));
     value.ok_or_else(|| {
         ApiError::bad_request(
             "invalid_reference_spo2",
-            "Field `reference_spo2` must be a number between 50 and 100 (percent).",
+            format!(
+                "Field `reference_spo2` must be a number between {} and {} (percent).",
+                REFERENCE_SPO2_RANGE.start(),
+                REFERENCE_SPO2_RANGE.end()
+            ),
         )
     })
 }

@@ -1,15 +1,19 @@
 //! The estimator: trace -> resampled, filtered channels -> windows (heart rate, SNR, SpO2
 //! features, gates) -> a `Report` with a robust summary, or a refusal with reasons.
 
+use std::ops::RangeInclusive;
+
 use crate::dsp::{detrend_linear, resample_uniform, Butterworth};
-use crate::features::{WindowFeatures, CHANNEL_NAMES};
+use crate::features::WindowFeatures;
 use crate::model::Spo2Model;
 use crate::quality::Gate;
 use crate::report::{
     Calibration, ChannelInfo, ModelInfo, Quality, Report, Waveform, WindowResult, NOTICE,
+    REPORT_SCHEMA_VERSION,
 };
 use crate::spectrum::{power_spectrum, PowerSpectrum, PulsePeak};
-use crate::trace::Trace;
+use crate::stats::{mean, median, rms, round_to};
+use crate::trace::{Channel, FrameSample, Trace};
 
 /// Rate every trace is resampled to, Hz.
 pub const ANALYSIS_RATE_HZ: f64 = 30.0;
@@ -43,6 +47,10 @@ const MAX_TRACE_S: f64 = 4.0 * 3600.0;
 pub const HR_MIN_BPM: f64 = 40.0;
 pub const HR_MAX_BPM: f64 = 200.0;
 
+/// Reference oximeter readings (%) accepted for calibration; anything else is a typo or a
+/// device error, refused by the CLI and the HTTP API alike.
+pub const REFERENCE_SPO2_RANGE: RangeInclusive<f64> = 50.0..=100.0;
+
 /// Tunable settings of one analysis. `Default` gives the product's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnalysisOptions {
@@ -71,152 +79,6 @@ impl Default for AnalysisOptions {
             calibration_span_s: 60.0,
         }
     }
-}
-
-/// Everything computed for one window (the report shows a summary of it).
-#[derive(Debug, Clone, PartialEq)]
-pub struct WindowDetail {
-    pub start_s: f64,
-    pub end_s: f64,
-    /// Best in-range channel and its peak.
-    pub channel: Option<usize>,
-    pub peak: Option<PulsePeak>,
-    pub features: Option<WindowFeatures>,
-    /// SpO2 before calibration.
-    pub spo2_raw: Option<f64>,
-    pub gates: Vec<Gate>,
-}
-
-impl WindowDetail {
-    pub fn usable(&self) -> bool {
-        self.gates.is_empty()
-    }
-
-    pub fn heart_rate_bpm(&self) -> Option<f64> {
-        self.peak.map(|p| p.bpm())
-    }
-}
-
-/// The report plus the per-window details `eval` and `train` need.
-#[derive(Debug, Clone)]
-pub struct Analysis {
-    pub report: Report,
-    pub windows: Vec<WindowDetail>,
-}
-
-/// Analyses one trace. Never panics on any input; a refusal is a report with `usable: false`.
-pub fn analyze(trace: &Trace, model: &Spo2Model, opts: &AnalysisOptions) -> Report {
-    analyze_detailed(trace, model, opts).report
-}
-
-fn round_to(x: f64, step: f64) -> f64 {
-    (x / step).round() * step
-}
-
-fn median(values: &mut Vec<f64>) -> Option<f64> {
-    values.retain(|v| v.is_finite());
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    Some(if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        0.5 * (values[n / 2 - 1] + values[n / 2])
-    })
-}
-
-fn mean(x: &[f64]) -> f64 {
-    if x.is_empty() {
-        0.0
-    } else {
-        x.iter().sum::<f64>() / x.len() as f64
-    }
-}
-
-fn rms(x: &[f64]) -> f64 {
-    mean(&x.iter().map(|v| v * v).collect::<Vec<_>>()).sqrt()
-}
-
-fn refusal(model: &Spo2Model, gates: &[Gate], analysed_s: f64, truncated: bool) -> Report {
-    let mut reasons: Vec<_> = gates.iter().map(|g| g.reason()).collect();
-    if truncated {
-        reasons.push(Gate::Truncated.reason());
-    }
-    Report {
-        heart_rate_bpm: None,
-        spo2_percent: None,
-        confidence: 0.0,
-        usable: false,
-        quality: Quality { reasons },
-        windows: Vec::new(),
-        model: ModelInfo {
-            version: model.version().to_string(),
-        },
-        video: None,
-        notice: NOTICE.to_string(),
-        waveform: None,
-        channels: ChannelInfo::default(),
-        calibration: None,
-        perfusion_index: None,
-        analysed_s,
-    }
-}
-
-/// Resampled channels and side information on the uniform grid.
-struct Uniform {
-    rgb: [Vec<f64>; 3],
-    clipped: Option<[Vec<f64>; 3]>,
-    grid_sd: Option<Vec<f64>>,
-}
-
-fn uniform_trace(trace: &Trace) -> Option<Uniform> {
-    let valid: Vec<_> = trace
-        .samples
-        .iter()
-        .filter(|s| s.t_s.is_finite() && s.roi_rgb.iter().all(|v| v.is_finite()))
-        .collect();
-    if valid.len() < 2 {
-        return None;
-    }
-    let times: Vec<f64> = valid.iter().map(|s| s.t_s).collect();
-    let span = times.iter().fold(f64::MIN, |m, &t| m.max(t)) - times[0];
-    if !(span > 0.0 && span <= MAX_TRACE_S) {
-        // Broken timestamps (no progress, or hours between frames): nothing to resample.
-        return None;
-    }
-    let channel = |f: &dyn Fn(&crate::trace::FrameSample) -> f64| {
-        let v: Vec<f64> = valid.iter().map(|s| f(s)).collect();
-        resample_uniform(&times, &v, ANALYSIS_RATE_HZ).1
-    };
-    let rgb = [
-        channel(&|s| s.roi_rgb[0]),
-        channel(&|s| s.roi_rgb[1]),
-        channel(&|s| s.roi_rgb[2]),
-    ];
-    // Side information must not drop samples the colour channels kept, so bad values become
-    // neutral ones instead of being skipped.
-    let share = |v: f64| {
-        if v.is_finite() {
-            v.clamp(0.0, 1.0)
-        } else {
-            0.0
-        }
-    };
-    let clipped = valid
-        .iter()
-        .all(|s| s.clipped_fraction.is_some())
-        .then(|| [0, 1, 2].map(|c| channel(&|s| share(s.clipped_fraction.map_or(0.0, |f| f[c])))));
-    let grid_sd = valid
-        .iter()
-        .all(|s| s.luma_grid_sd.is_some_and(f64::is_finite))
-        .then(|| channel(&|s| s.luma_grid_sd.unwrap_or(0.0)));
-    Some(Uniform {
-        rgb,
-        clipped,
-        grid_sd,
-    })
 }
 
 /// A finger lit by the torch is red: blood absorbs green and blue far more.
@@ -282,78 +144,273 @@ pub fn mean_beat_rate(x: &[f64], rate_hz: f64, expected_hz: f64) -> Option<f64> 
     (span > 0.0).then(|| (beats.len() - 1) as f64 / span)
 }
 
-/// Full analysis with per-window details.
-pub fn analyze_detailed(trace: &Trace, model: &Spo2Model, opts: &AnalysisOptions) -> Analysis {
-    let fs = ANALYSIS_RATE_HZ;
-    let no_windows = |report| Analysis {
-        report,
-        windows: Vec::new(),
-    };
-    let Some(uniform) = uniform_trace(trace) else {
-        return no_windows(refusal(model, &[Gate::InvalidTrace], 0.0, trace.truncated));
-    };
-    let total_n = uniform.rgb[0].len();
-    let settle_n = ((opts.settle_s.max(0.0) * fs).round() as usize).min(total_n);
-    let n = total_n - settle_n;
-    let analysed_s = n as f64 / fs;
-    let window_n = (opts.window_s * fs).round().max(16.0) as usize;
-    if analysed_s + 1e-9 < opts.min_usable_s || n < window_n {
-        return no_windows(refusal(
-            model,
-            &[Gate::TooShort],
-            analysed_s,
-            trace.truncated,
-        ));
+/// Everything computed for one window (the report shows a summary of it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowDetail {
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Best in-range channel and its peak.
+    pub channel: Option<Channel>,
+    pub peak: Option<PulsePeak>,
+    pub features: Option<WindowFeatures>,
+    /// SpO2 before calibration (`None` until a model has estimated it).
+    pub spo2_raw: Option<f64>,
+    pub gates: Vec<Gate>,
+}
+
+impl WindowDetail {
+    pub fn usable(&self) -> bool {
+        self.gates.is_empty()
     }
-    let hop_n = (opts.hop_s * fs).round().max(1.0) as usize;
-    let span = |v: &Vec<f64>| v[settle_n..].to_vec();
-    let raw: [Vec<f64>; 3] = [0, 1, 2].map(|c| span(&uniform.rgb[c]));
 
-    let band = Butterworth::bandpass(BAND_ORDER, BAND_LOW_HZ, BAND_HIGH_HZ, fs);
-    let dc_filter = Butterworth::lowpass(2, DC_CUTOFF_HZ, fs);
-    let dc: [Vec<f64>; 3] = [0, 1, 2].map(|c| dc_filter.filtfilt(&raw[c]));
-    // Dividing by the slow baseline turns exposure changes into nothing and the pulse into
-    // relative (AC/DC) units.
-    let pulse: [Vec<f64>; 3] = [0, 1, 2].map(|c| {
-        let rel: Vec<f64> = raw[c]
-            .iter()
-            .zip(&dc[c])
-            .map(|(x, d)| x / d.max(1.0) - 1.0)
-            .collect();
-        band.filtfilt(&detrend_linear(&rel))
-    });
+    pub fn heart_rate_bpm(&self) -> Option<f64> {
+        self.peak.map(|p| p.bpm())
+    }
 
-    let starts: Vec<usize> = (0..=(n - window_n) / hop_n).map(|i| i * hop_n).collect();
-    let window_rms: [Vec<f64>; 3] = [0, 1, 2].map(|c| {
-        starts
-            .iter()
-            .map(|&s| rms(&pulse[c][s..s + window_n]))
+    /// Centre of the window, seconds from the start of the trace.
+    pub fn centre_s(&self) -> f64 {
+        0.5 * (self.start_s + self.end_s)
+    }
+
+    /// The SpO2 features, when the window passed every gate.
+    pub fn usable_features(&self) -> Option<&WindowFeatures> {
+        self.features.as_ref().filter(|_| self.usable())
+    }
+
+    fn perfusion_index(&self) -> Option<f64> {
+        self.features
+            .zip(self.channel)
+            .and_then(|(f, c)| f.perfusion_index(c))
+    }
+}
+
+/// The report plus the per-window details `eval` and `train` need.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub report: Report,
+    pub windows: Vec<WindowDetail>,
+}
+
+/// Analyses one trace. Never panics on any input; a refusal is a report with `usable: false`.
+pub fn analyze(trace: &Trace, model: &Spo2Model, opts: &AnalysisOptions) -> Report {
+    analyze_detailed(trace, model, opts).report
+}
+
+/// Full analysis with per-window details: prepare the channels once, assess each window,
+/// estimate SpO2 with the model, summarise into a report.
+pub fn analyze_detailed(trace: &Trace, model: &Spo2Model, opts: &AnalysisOptions) -> Analysis {
+    let prepared = match PreparedTrace::new(trace, opts) {
+        Ok(prepared) => prepared,
+        Err(early) => {
+            return Analysis {
+                report: base_report(model, &[early.gate], early.analysed_s, trace.truncated),
+                windows: Vec::new(),
+            }
+        }
+    };
+    let mut windows = prepared.assess_windows(opts);
+    estimate_spo2(&mut windows, model);
+    let report = prepared.summarise(&windows, model, opts, trace.truncated);
+    Analysis { report, windows }
+}
+
+/// The model-independent part of an analysis: every window with its heart rate, features and
+/// gates, without SpO2 estimates. What evaluation and training label and fit on.
+pub fn assess_windows(trace: &Trace, opts: &AnalysisOptions) -> Vec<WindowDetail> {
+    PreparedTrace::new(trace, opts).map_or_else(|_| Vec::new(), |p| p.assess_windows(opts))
+}
+
+/// Per-window SpO2 estimates: every window with features gets the model's estimate, then the
+/// usable windows' estimates are smoothed over time as the model says.
+fn estimate_spo2(windows: &mut [WindowDetail], model: &Spo2Model) {
+    for w in windows.iter_mut() {
+        w.spo2_raw = w.features.as_ref().and_then(|f| model.predict(f));
+    }
+    let centres: Vec<f64> = windows.iter().map(WindowDetail::centre_s).collect();
+    let usable_features: Vec<Option<&WindowFeatures>> =
+        windows.iter().map(WindowDetail::usable_features).collect();
+    let smoothed = model.predict_series(&centres, &usable_features);
+    for (w, s) in windows.iter_mut().zip(smoothed) {
+        if w.usable() {
+            w.spo2_raw = s;
+        }
+    }
+}
+
+/// Why a trace was refused before any window was looked at.
+struct EarlyRefusal {
+    gate: Gate,
+    analysed_s: f64,
+}
+
+/// Resampled channels and side information on the uniform grid.
+struct Uniform {
+    rgb: [Vec<f64>; 3],
+    clipped: Option<[Vec<f64>; 3]>,
+    grid_sd: Option<Vec<f64>>,
+}
+
+fn uniform_trace(trace: &Trace) -> Option<Uniform> {
+    let valid: Vec<_> = trace
+        .samples
+        .iter()
+        .filter(|s| s.t_s.is_finite() && s.roi_rgb.iter().all(|v| v.is_finite()))
+        .collect();
+    if valid.len() < 2 {
+        return None;
+    }
+    let times: Vec<f64> = valid.iter().map(|s| s.t_s).collect();
+    let span = times.iter().fold(f64::MIN, |m, &t| m.max(t)) - times[0];
+    if !(span > 0.0 && span <= MAX_TRACE_S) {
+        // Broken timestamps (no progress, or hours between frames): nothing to resample.
+        return None;
+    }
+    let channel = |f: &dyn Fn(&FrameSample) -> f64| {
+        let v: Vec<f64> = valid.iter().map(|s| f(s)).collect();
+        resample_uniform(&times, &v, ANALYSIS_RATE_HZ).1
+    };
+    let rgb = [
+        channel(&|s| s.roi_rgb[0]),
+        channel(&|s| s.roi_rgb[1]),
+        channel(&|s| s.roi_rgb[2]),
+    ];
+    // Side information must not drop samples the colour channels kept, so bad values become
+    // neutral ones instead of being skipped.
+    let share = |v: f64| {
+        if v.is_finite() {
+            v.clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    };
+    let clipped = valid
+        .iter()
+        .all(|s| s.clipped_fraction.is_some())
+        .then(|| [0, 1, 2].map(|c| channel(&|s| share(s.clipped_fraction.map_or(0.0, |f| f[c])))));
+    let grid_sd = valid
+        .iter()
+        .all(|s| s.luma_grid_sd.is_some_and(f64::is_finite))
+        .then(|| channel(&|s| s.luma_grid_sd.unwrap_or(0.0)));
+    Some(Uniform {
+        rgb,
+        clipped,
+        grid_sd,
+    })
+}
+
+/// A trace prepared once for all its windows: resampled, the settling time trimmed, each
+/// channel's slow baseline (DC) and band-passed relative pulse (AC/DC), the window starts and
+/// the pulse RMS of every window.
+struct PreparedTrace {
+    uniform: Uniform,
+    /// Samples trimmed at the start; `uniform` still holds them, the series below do not.
+    settle_n: usize,
+    window_n: usize,
+    analysed_s: f64,
+    raw: [Vec<f64>; 3],
+    dc: [Vec<f64>; 3],
+    pulse: [Vec<f64>; 3],
+    /// First sample of each window (in the trimmed series).
+    starts: Vec<usize>,
+    /// Pulse RMS per channel and window, and its median over the recording per channel.
+    window_rms: [Vec<f64>; 3],
+    typical_rms: [f64; 3],
+}
+
+impl PreparedTrace {
+    fn new(trace: &Trace, opts: &AnalysisOptions) -> Result<PreparedTrace, EarlyRefusal> {
+        let fs = ANALYSIS_RATE_HZ;
+        let Some(uniform) = uniform_trace(trace) else {
+            return Err(EarlyRefusal {
+                gate: Gate::InvalidTrace,
+                analysed_s: 0.0,
+            });
+        };
+        let total_n = uniform.rgb[0].len();
+        let settle_n = ((opts.settle_s.max(0.0) * fs).round() as usize).min(total_n);
+        let n = total_n - settle_n;
+        let analysed_s = n as f64 / fs;
+        let window_n = (opts.window_s * fs).round().max(16.0) as usize;
+        if analysed_s + 1e-9 < opts.min_usable_s || n < window_n {
+            return Err(EarlyRefusal {
+                gate: Gate::TooShort,
+                analysed_s,
+            });
+        }
+        let hop_n = (opts.hop_s * fs).round().max(1.0) as usize;
+        let raw: [Vec<f64>; 3] = [0, 1, 2].map(|c| uniform.rgb[c][settle_n..].to_vec());
+
+        let band = Butterworth::bandpass(BAND_ORDER, BAND_LOW_HZ, BAND_HIGH_HZ, fs);
+        let dc_filter = Butterworth::lowpass(2, DC_CUTOFF_HZ, fs);
+        let dc: [Vec<f64>; 3] = [0, 1, 2].map(|c| dc_filter.filtfilt(&raw[c]));
+        // Dividing by the slow baseline turns exposure changes into nothing and the pulse into
+        // relative (AC/DC) units.
+        let pulse: [Vec<f64>; 3] = [0, 1, 2].map(|c| {
+            let rel: Vec<f64> = raw[c]
+                .iter()
+                .zip(&dc[c])
+                .map(|(x, d)| x / d.max(1.0) - 1.0)
+                .collect();
+            band.filtfilt(&detrend_linear(&rel))
+        });
+
+        let starts: Vec<usize> = (0..=(n - window_n) / hop_n).map(|i| i * hop_n).collect();
+        let window_rms: [Vec<f64>; 3] = [0, 1, 2].map(|c| {
+            starts
+                .iter()
+                .map(|&s| rms(&pulse[c][s..s + window_n]))
+                .collect()
+        });
+        let typical_rms: [f64; 3] = [0, 1, 2].map(|c| median(window_rms[c].clone()).unwrap_or(0.0));
+        Ok(PreparedTrace {
+            uniform,
+            settle_n,
+            window_n,
+            analysed_s,
+            raw,
+            dc,
+            pulse,
+            starts,
+            window_rms,
+            typical_rms,
+        })
+    }
+
+    fn assess_windows(&self, opts: &AnalysisOptions) -> Vec<WindowDetail> {
+        (0..self.starts.len())
+            .map(|wi| self.assess_window(wi, opts))
             .collect()
-    });
-    let typical_rms: [f64; 3] =
-        [0, 1, 2].map(|c| median(&mut window_rms[c].clone()).unwrap_or(0.0));
+    }
 
-    let mut windows = Vec::with_capacity(starts.len());
-    for (wi, &s) in starts.iter().enumerate() {
-        let e = s + window_n;
+    /// Mean of a side-information series (on the untrimmed grid) over window samples s..e.
+    fn side_mean(&self, series: &[f64], s: usize, e: usize) -> f64 {
+        mean(&series[self.settle_n + s..self.settle_n + e])
+    }
+
+    /// Heart rate, SpO2 features and gates of window `wi`.
+    fn assess_window(&self, wi: usize, opts: &AnalysisOptions) -> WindowDetail {
+        let fs = ANALYSIS_RATE_HZ;
+        let s = self.starts[wi];
+        let e = s + self.window_n;
         let mut gates = Vec::new();
-        let level: [f64; 3] = [0, 1, 2].map(|c| mean(&raw[c][s..e]));
+        let level: [f64; 3] = [0, 1, 2].map(|c| mean(&self.raw[c][s..e]));
         let in_range: [bool; 3] = [0, 1, 2].map(|c| {
-            let clipped_share = uniform
+            let clipped_share = self
+                .uniform
                 .clipped
                 .as_ref()
-                .map_or(0.0, |cl| mean(&cl[c][settle_n + s..settle_n + e]));
+                .map_or(0.0, |cl| self.side_mean(&cl[c], s, e));
             level[c] > LEVEL_FLOOR
                 && level[c] < LEVEL_CEILING
                 && clipped_share <= MAX_CLIPPED_PIXEL_SHARE
         });
-        if let Some(sd) = &uniform.grid_sd {
-            if mean(&sd[settle_n + s..settle_n + e]) > SCENE_GRID_SD {
+        if let Some(sd) = &self.uniform.grid_sd {
+            if self.side_mean(sd, s, e) > SCENE_GRID_SD {
                 gates.push(Gate::LensNotCovered);
             }
         }
         let spectra: Vec<Option<_>> = (0..3)
-            .map(|c| in_range[c].then(|| power_spectrum(&pulse[c][s..e], fs, 8192)))
+            .map(|c| in_range[c].then(|| power_spectrum(&self.pulse[c][s..e], fs, 8192)))
             .collect();
         let in_range_spectra: Vec<&PowerSpectrum> = spectra.iter().flatten().collect();
         // The pulse frequency is common to all channels: find it on their combined spectrum,
@@ -375,7 +432,7 @@ pub fn analyze_detailed(trace: &Trace, model: &Spo2Model, opts: &AnalysisOptions
         if let (Some(c), Some(p)) = (best, peak.as_mut()) {
             // The spectrum gives the dominant rate; the mean beat interval gives the window's
             // mean rate when it drifts. Trust the beats only when they agree with the spectrum.
-            if let Some(beats_hz) = mean_beat_rate(&pulse[c][s..e], fs, p.frequency_hz) {
+            if let Some(beats_hz) = mean_beat_rate(&self.pulse[c][s..e], fs, p.frequency_hz) {
                 if (beats_hz / p.frequency_hz - 1.0).abs() < BEAT_AGREEMENT {
                     p.frequency_hz = beats_hz;
                 }
@@ -383,30 +440,7 @@ pub fn analyze_detailed(trace: &Trace, model: &Spo2Model, opts: &AnalysisOptions
         }
         match (best, peak) {
             (Some(c), Some(p)) => {
-                if window_rms[c][wi] < MIN_PULSE_RMS {
-                    gates.push(Gate::NoPulse);
-                } else if p.snr_db < opts.min_snr_db {
-                    gates.push(Gate::LowSnr);
-                } else if !(HR_MIN_BPM..=HR_MAX_BPM).contains(&p.bpm()) {
-                    gates.push(Gate::HrOutOfRange);
-                }
-                let dc_share = {
-                    let w = &dc[c][s..e];
-                    let (lo, hi) = w
-                        .iter()
-                        .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-                    (hi - lo) / mean(w).max(1.0)
-                };
-                let seg = &pulse[c][s..e];
-                let mut abs_dev: Vec<f64> = seg.iter().map(|v| v.abs()).collect();
-                let robust_sd = 1.4826 * median(&mut abs_dev).unwrap_or(0.0);
-                let peak_abs = seg.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-                let burst = robust_sd > 0.0 && peak_abs > MOTION_BURST_SIGMAS * robust_sd;
-                let loud =
-                    typical_rms[c] > 0.0 && window_rms[c][wi] > MOTION_RMS_RATIO * typical_rms[c];
-                if dc_share > MOTION_DC_SHARE || burst || loud {
-                    gates.push(Gate::Motion);
-                }
+                gates.extend(self.signal_gates(wi, c, &p, opts));
                 // The fundamental's amplitude in every in-range channel, at the chosen rate.
                 let ac_dc = [0, 1, 2].map(|k| peaks[k].map_or(f64::NAN, |pk| pk.amplitude));
                 features = Some(WindowFeatures::from_amplitudes(ac_dc, level, in_range));
@@ -415,200 +449,267 @@ pub fn analyze_detailed(trace: &Trace, model: &Spo2Model, opts: &AnalysisOptions
         }
         gates.sort();
         gates.dedup();
-        let spo2_raw = features.as_ref().and_then(|f| model.predict(f));
-        windows.push(WindowDetail {
-            start_s: (settle_n + s) as f64 / fs,
-            end_s: (settle_n + e) as f64 / fs,
-            channel: best,
+        WindowDetail {
+            start_s: (self.settle_n + s) as f64 / fs,
+            end_s: (self.settle_n + e) as f64 / fs,
+            channel: best.and_then(Channel::from_index),
             peak,
             features,
-            spo2_raw,
+            spo2_raw: None,
             gates,
+        }
+    }
+
+    /// Gates on the pulse of window `wi` in its best channel `c`: no pulse, low SNR, rate out
+    /// of range, motion.
+    fn signal_gates(
+        &self,
+        wi: usize,
+        c: usize,
+        p: &PulsePeak,
+        opts: &AnalysisOptions,
+    ) -> Vec<Gate> {
+        let s = self.starts[wi];
+        let e = s + self.window_n;
+        let mut gates = Vec::new();
+        if self.window_rms[c][wi] < MIN_PULSE_RMS {
+            gates.push(Gate::NoPulse);
+        } else if p.snr_db < opts.min_snr_db {
+            gates.push(Gate::LowSnr);
+        } else if !(HR_MIN_BPM..=HR_MAX_BPM).contains(&p.bpm()) {
+            gates.push(Gate::HrOutOfRange);
+        }
+        let dc_share = {
+            let w = &self.dc[c][s..e];
+            let (lo, hi) = w
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            (hi - lo) / mean(w).max(1.0)
+        };
+        let seg = &self.pulse[c][s..e];
+        let abs_dev: Vec<f64> = seg.iter().map(|v| v.abs()).collect();
+        let robust_sd = 1.4826 * median(abs_dev).unwrap_or(0.0);
+        let peak_abs = seg.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let burst = robust_sd > 0.0 && peak_abs > MOTION_BURST_SIGMAS * robust_sd;
+        let loud = self.typical_rms[c] > 0.0
+            && self.window_rms[c][wi] > MOTION_RMS_RATIO * self.typical_rms[c];
+        if dc_share > MOTION_DC_SHARE || burst || loud {
+            gates.push(Gate::Motion);
+        }
+        gates
+    }
+
+    /// Recording-level lens check: a scene (non-uniform frame), or no pulse anywhere in a frame
+    /// that is not coloured like a lit fingertip. Brightness alone proves nothing.
+    fn lens_not_covered(&self, windows: &[WindowDetail], opts: &AnalysisOptions) -> bool {
+        let rgb_mean = [0, 1, 2].map(|c| mean(&self.uniform.rgb[c][self.settle_n..]));
+        let scene = self
+            .uniform
+            .grid_sd
+            .as_ref()
+            .is_some_and(|sd| mean(&sd[self.settle_n..]) > SCENE_GRID_SD);
+        let pulsatile = windows.iter().any(|w| {
+            !w.gates.contains(&Gate::NoPulse) && w.peak.is_some_and(|p| p.snr_db >= opts.min_snr_db)
         });
+        scene || (!pulsatile && !finger_like_colour(rgb_mean))
     }
 
-    let centres: Vec<f64> = windows
-        .iter()
-        .map(|w| 0.5 * (w.start_s + w.end_s))
-        .collect();
-    let usable_features: Vec<Option<&WindowFeatures>> = windows
-        .iter()
-        .map(|w| w.features.as_ref().filter(|_| w.usable()))
-        .collect();
-    let smoothed = model.predict_series(&centres, &usable_features);
-    for (w, s) in windows.iter_mut().zip(smoothed) {
-        if w.usable() {
-            w.spo2_raw = s;
-        }
-    }
-
-    let report = summarise(
-        trace, model, opts, &uniform, &pulse, settle_n, analysed_s, &windows,
-    );
-    Analysis { report, windows }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn summarise(
-    trace: &Trace,
-    model: &Spo2Model,
-    opts: &AnalysisOptions,
-    uniform: &Uniform,
-    pulse: &[Vec<f64>; 3],
-    settle_n: usize,
-    analysed_s: f64,
-    windows: &[WindowDetail],
-) -> Report {
-    let usable: Vec<&WindowDetail> = windows.iter().filter(|w| w.usable()).collect();
-
-    // Recording-level lens check: a scene (non-uniform frame), or no pulse anywhere in a frame
-    // that is not coloured like a lit fingertip. Brightness alone proves nothing.
-    let rgb_mean = [0, 1, 2].map(|c| mean(&uniform.rgb[c][settle_n..]));
-    let scene = uniform
-        .grid_sd
-        .as_ref()
-        .is_some_and(|sd| mean(&sd[settle_n..]) > SCENE_GRID_SD);
-    let pulsatile = windows.iter().any(|w| {
-        !w.gates.contains(&Gate::NoPulse) && w.peak.is_some_and(|p| p.snr_db >= opts.min_snr_db)
-    });
-    let lens_not_covered = scene || (!pulsatile && !finger_like_colour(rgb_mean));
-
-    let mut channel_votes = [0usize; 3];
-    for w in if usable.is_empty() {
-        windows.iter().collect()
-    } else {
-        usable.clone()
-    } {
-        if let Some(c) = w.channel {
-            channel_votes[c] += 1;
-        }
-    }
-    let hr_channel = (0..3)
-        .filter(|&c| channel_votes[c] > 0)
-        .max_by_key(|&c| channel_votes[c]);
-    let in_range_all: [bool; 3] = [0, 1, 2].map(|c| {
-        let ws: Vec<_> = windows.iter().filter_map(|w| w.features).collect();
-        !ws.is_empty() && ws.iter().filter(|f| f.in_range[c]).count() * 2 >= ws.len()
-    });
-    let channels = ChannelInfo {
-        heart_rate: hr_channel.map(|c| CHANNEL_NAMES[c].to_string()),
-        in_range: (0..3)
-            .filter(|&c| in_range_all[c])
-            .map(|c| CHANNEL_NAMES[c].to_string())
-            .collect(),
-        excluded: (0..3)
-            .filter(|&c| !in_range_all[c])
-            .map(|c| CHANNEL_NAMES[c].to_string())
-            .collect(),
-    };
-    let waveform = hr_channel.map(|c| {
+    /// The heart-rate channel's pulse, decimated for display.
+    fn waveform(&self, channel: Channel) -> Waveform {
         let step = (ANALYSIS_RATE_HZ / WAVEFORM_RATE_HZ).round() as usize;
         Waveform {
             rate_hz: ANALYSIS_RATE_HZ / step as f64,
-            start_s: settle_n as f64 / ANALYSIS_RATE_HZ,
-            samples: pulse[c]
+            start_s: self.settle_n as f64 / ANALYSIS_RATE_HZ,
+            samples: self.pulse[channel.index()]
                 .iter()
                 .step_by(step)
                 .map(|v| round_to(-v, 1e-6))
                 .collect(),
         }
-    });
-
-    let mut report = refusal(model, &[], analysed_s, trace.truncated);
-    report.channels = channels;
-    report.waveform = waveform;
-
-    if lens_not_covered || usable.is_empty() {
-        let mut gates: Vec<Gate> = Vec::new();
-        if lens_not_covered {
-            gates.push(Gate::LensNotCovered);
-        }
-        // Most frequent window failures first.
-        let mut counts: Vec<(Gate, usize)> = Vec::new();
-        for g in windows.iter().flat_map(|w| w.gates.iter()) {
-            match counts.iter_mut().find(|(k, _)| k == g) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((*g, 1)),
-            }
-        }
-        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        gates.extend(
-            counts
-                .into_iter()
-                .map(|(g, _)| g)
-                .filter(|g| *g != Gate::LensNotCovered),
-        );
-        let mut refused = refusal(model, &gates, analysed_s, trace.truncated);
-        refused.windows = window_results(windows, 0.0, model);
-        refused.channels = report.channels;
-        refused.waveform = report.waveform;
-        return refused;
     }
 
-    let hr = median(
-        &mut usable
-            .iter()
-            .filter_map(|w| w.heart_rate_bpm())
-            .collect::<Vec<_>>(),
-    );
-    let spo2_raw = median(&mut usable.iter().filter_map(|w| w.spo2_raw).collect::<Vec<_>>());
-    let calibration = opts
-        .reference_spo2
-        .filter(|r| r.is_finite())
-        .and_then(|reference| {
-            let first = windows.first().map_or(0.0, |w| w.start_s);
-            let mut early: Vec<f64> = usable
-                .iter()
-                .filter(|w| w.start_s < first + opts.calibration_span_s)
-                .filter_map(|w| w.spo2_raw)
-                .collect();
-            median(&mut early).or(spo2_raw).map(|est| Calibration {
-                reference_spo2: reference,
-                offset: round_to(reference - est, 0.01),
-            })
+    /// The report: a refusal with the most frequent reasons, or the medians of the usable
+    /// windows with a confidence, calibration and perfusion index.
+    fn summarise(
+        &self,
+        windows: &[WindowDetail],
+        model: &Spo2Model,
+        opts: &AnalysisOptions,
+        truncated: bool,
+    ) -> Report {
+        let usable: Vec<&WindowDetail> = windows.iter().filter(|w| w.usable()).collect();
+        let lens_not_covered = self.lens_not_covered(windows, opts);
+        let hr_channel = heart_rate_channel(if usable.is_empty() {
+            windows.iter().collect()
+        } else {
+            usable.clone()
         });
-    let offset = calibration.as_ref().map_or(0.0, |c| c.offset);
-    let [lo, hi] = model.output_range;
-    let spo2 = spo2_raw.map(|v| round_to((v + offset).clamp(lo, hi.min(100.0)), 0.1));
+        let channels = channel_info(windows, hr_channel);
+        let waveform = hr_channel.map(|c| self.waveform(c));
 
-    let frac = usable.len() as f64 / windows.len().max(1) as f64;
+        if lens_not_covered || usable.is_empty() {
+            let mut report = base_report(
+                model,
+                &refusal_gates(windows, lens_not_covered),
+                self.analysed_s,
+                truncated,
+            );
+            report.windows = window_results(windows, 0.0, model);
+            report.channels = channels;
+            report.waveform = waveform;
+            return report;
+        }
+
+        let spo2_raw = median(usable.iter().filter_map(|w| w.spo2_raw).collect());
+        let calibration = calibrate(windows, &usable, spo2_raw, opts);
+        let offset = calibration.as_ref().map_or(0.0, |c| c.offset);
+        let spo2 = spo2_raw.map(|v| calibrated_spo2(v, offset, model));
+
+        let mut report = base_report(model, &[], self.analysed_s, truncated);
+        report.channels = channels;
+        report.waveform = waveform;
+        report.heart_rate_bpm = median(usable.iter().filter_map(|w| w.heart_rate_bpm()).collect())
+            .map(|v| round_to(v, 0.1));
+        report.spo2_percent = spo2;
+        report.confidence = confidence(windows.len(), &usable, opts);
+        report.usable = true;
+        if spo2.is_none() {
+            report
+                .quality
+                .reasons
+                .insert(0, Gate::Spo2Unavailable.reason());
+        }
+        report.windows = window_results(windows, offset, model);
+        report.calibration = calibration;
+        report.perfusion_index =
+            median(usable.iter().filter_map(|w| w.perfusion_index()).collect())
+                .map(|v| round_to(v, 0.001));
+        report
+    }
+}
+
+/// A report without results: the reasons given (and `truncated` last when the file ended
+/// early), no windows. Refusals are this; usable reports start from it.
+fn base_report(model: &Spo2Model, gates: &[Gate], analysed_s: f64, truncated: bool) -> Report {
+    let mut reasons: Vec<_> = gates.iter().map(|g| g.reason()).collect();
+    if truncated {
+        reasons.push(Gate::Truncated.reason());
+    }
+    Report {
+        schema_version: REPORT_SCHEMA_VERSION.to_string(),
+        heart_rate_bpm: None,
+        spo2_percent: None,
+        confidence: 0.0,
+        usable: false,
+        quality: Quality { reasons },
+        windows: Vec::new(),
+        model: ModelInfo {
+            version: model.version().to_string(),
+        },
+        video: None,
+        notice: NOTICE.to_string(),
+        waveform: None,
+        channels: ChannelInfo::default(),
+        calibration: None,
+        perfusion_index: None,
+        analysed_s,
+    }
+}
+
+/// The channel most windows took their heart rate from.
+fn heart_rate_channel(windows: Vec<&WindowDetail>) -> Option<Channel> {
+    let mut votes = [0usize; 3];
+    for c in windows.iter().filter_map(|w| w.channel) {
+        votes[c.index()] += 1;
+    }
+    Channel::ALL
+        .into_iter()
+        .filter(|c| votes[c.index()] > 0)
+        .max_by_key(|c| votes[c.index()])
+}
+
+/// Channels in range in at least half the windows with features, and the others.
+fn channel_info(windows: &[WindowDetail], heart_rate: Option<Channel>) -> ChannelInfo {
+    let features: Vec<_> = windows.iter().filter_map(|w| w.features).collect();
+    let in_range = |c: Channel| {
+        !features.is_empty()
+            && features.iter().filter(|f| f.channel_in_range(c)).count() * 2 >= features.len()
+    };
+    let (in_range, excluded) = Channel::ALL.into_iter().partition(|&c| in_range(c));
+    ChannelInfo {
+        heart_rate,
+        in_range,
+        excluded,
+    }
+}
+
+/// A refused recording's reasons: the lens first, then the window failures, most frequent
+/// first.
+fn refusal_gates(windows: &[WindowDetail], lens_not_covered: bool) -> Vec<Gate> {
+    let mut gates: Vec<Gate> = Vec::new();
+    if lens_not_covered {
+        gates.push(Gate::LensNotCovered);
+    }
+    let mut counts: Vec<(Gate, usize)> = Vec::new();
+    for g in windows.iter().flat_map(|w| w.gates.iter()) {
+        match counts.iter_mut().find(|(k, _)| k == g) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((*g, 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    gates.extend(
+        counts
+            .into_iter()
+            .map(|(g, _)| g)
+            .filter(|g| *g != Gate::LensNotCovered),
+    );
+    gates
+}
+
+/// The per-user calibration: the reference reading minus the median estimate over the first
+/// `calibration_span_s` (or over the whole recording when that span has none).
+fn calibrate(
+    windows: &[WindowDetail],
+    usable: &[&WindowDetail],
+    spo2_raw: Option<f64>,
+    opts: &AnalysisOptions,
+) -> Option<Calibration> {
+    let reference = opts.reference_spo2.filter(|r| r.is_finite())?;
+    let first = windows.first().map_or(0.0, |w| w.start_s);
+    let early: Vec<f64> = usable
+        .iter()
+        .filter(|w| w.start_s < first + opts.calibration_span_s)
+        .filter_map(|w| w.spo2_raw)
+        .collect();
+    median(early).or(spo2_raw).map(|est| Calibration {
+        reference_spo2: reference,
+        offset: round_to(reference - est, 0.01),
+    })
+}
+
+/// An estimate shifted by the calibration offset, clamped to the model's range (and 100 %),
+/// rounded to 0.1.
+fn calibrated_spo2(raw: f64, offset: f64, model: &Spo2Model) -> f64 {
+    let [lo, hi] = model.output_range;
+    round_to((raw + offset).clamp(lo, hi.min(100.0)), 0.1)
+}
+
+/// 0-1: the share of usable windows, weighted by how far their median SNR clears the gate.
+fn confidence(window_count: usize, usable: &[&WindowDetail], opts: &AnalysisOptions) -> f64 {
+    let frac = usable.len() as f64 / window_count.max(1) as f64;
     let snr = median(
-        &mut usable
+        usable
             .iter()
             .filter_map(|w| w.peak.map(|p| p.snr_db))
-            .collect::<Vec<_>>(),
+            .collect(),
     )
     .unwrap_or(opts.min_snr_db);
     let snr_term = ((snr - opts.min_snr_db) / 10.0).clamp(0.0, 1.0);
-    let pi = median(
-        &mut usable
-            .iter()
-            .filter_map(|w| {
-                w.features
-                    .zip(w.channel)
-                    .and_then(|(f, c)| f.perfusion_index(c))
-            })
-            .collect::<Vec<_>>(),
-    );
-
-    report.heart_rate_bpm = hr.map(|v| round_to(v, 0.1));
-    report.spo2_percent = spo2;
-    report.confidence = round_to(frac * (0.5 + 0.5 * snr_term), 0.01);
-    report.usable = true;
-    if spo2.is_none() {
-        report
-            .quality
-            .reasons
-            .insert(0, Gate::Spo2Unavailable.reason());
-    }
-    report.windows = window_results(windows, offset, model);
-    report.calibration = calibration;
-    report.perfusion_index = pi.map(|v| round_to(v, 0.001));
-    report
+    round_to(frac * (0.5 + 0.5 * snr_term), 0.01)
 }
 
 fn window_results(windows: &[WindowDetail], offset: f64, model: &Spo2Model) -> Vec<WindowResult> {
-    let [lo, hi] = model.output_range;
     windows
         .iter()
         .map(|w| {
@@ -623,16 +724,12 @@ fn window_results(windows: &[WindowDetail], offset: f64, model: &Spo2Model) -> V
                 spo2_percent: w
                     .spo2_raw
                     .filter(|_| usable)
-                    .map(|v| round_to((v + offset).clamp(lo, hi.min(100.0)), 0.1)),
+                    .map(|v| calibrated_spo2(v, offset, model)),
                 usable,
-                reasons: w.gates.iter().map(|g| g.code().to_string()).collect(),
+                reasons: w.gates.clone(),
                 snr_db: w.peak.map(|p| round_to(p.snr_db, 0.01)),
-                channel: w.channel.map(|c| CHANNEL_NAMES[c].to_string()),
-                perfusion_index: w
-                    .features
-                    .zip(w.channel)
-                    .and_then(|(f, c)| f.perfusion_index(c))
-                    .map(|v| round_to(v, 0.001)),
+                channel: w.channel,
+                perfusion_index: w.perfusion_index().map(|v| round_to(v, 0.001)),
             }
         })
         .collect()

@@ -1,6 +1,7 @@
 //! Parsers for the UW phone-oximetry layout (`R,G,B` trace CSVs, per-second reference CSVs),
 //! on text the caller has read: the quirks (BOM, missing `Time` header, `Collection Halted`).
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq)]
@@ -11,13 +12,15 @@ pub enum DatasetError {
     Reference(String),
 }
 
-/// Which reference column(s) give the labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which reference column(s) give the labels. Serialised as its [`name`](LabelSource::name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum LabelSource {
     /// Oximeter 4 (Nellcor N-600X), the study's own choice.
     #[default]
+    #[serde(rename = "SpO2 4")]
     Oximeter4,
     /// Mean of oximeters 1, 2, 4, 5 (3 is unused).
+    #[serde(rename = "mean of SpO2 1, 2, 4, 5")]
     MeanOfFour,
 }
 
@@ -35,6 +38,12 @@ impl LabelSource {
             LabelSource::MeanOfFour => &[1, 2, 4, 5],
         };
         ids.iter().map(|i| format!("{kind} {i}")).collect()
+    }
+}
+
+impl std::fmt::Display for LabelSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -191,6 +200,13 @@ mod tests {
         // A blank reading is missing, not zero: (95 + 93 + 95) / 3.
         assert!((mean.spo2[1].unwrap() - 283.0 / 3.0).abs() < 1e-12);
         assert!(parse_reference_csv("Time,Foo\n", LabelSource::Oximeter4).is_err());
+    }
+
+    #[test]
+    fn label_sources_serialise_as_their_names() {
+        for source in [LabelSource::Oximeter4, LabelSource::MeanOfFour] {
+            assert_eq!(serde_json::to_value(source).unwrap(), source.name());
+        }
     }
 
     #[test]

@@ -3,10 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{analyze_detailed, AnalysisOptions, WindowDetail};
+use crate::analysis::{assess_windows, AnalysisOptions, WindowDetail};
 use crate::dataset::{LabelSource, ReferenceSeries};
-use crate::features::WindowFeatures;
+use crate::features::{Feature, WindowFeatures};
 use crate::model::Spo2Model;
+use crate::ridge::{Intercept, Ridge};
 use crate::trace::Trace;
 use crate::training::{candidates, fit_model, Candidate, TrainOptions};
 
@@ -55,10 +56,7 @@ pub struct LabelledWindow {
 
 impl LabelledWindow {
     pub fn usable_features(&self) -> Option<&WindowFeatures> {
-        self.detail
-            .usable()
-            .then_some(self.detail.features.as_ref())
-            .flatten()
+        self.detail.usable_features()
     }
 }
 
@@ -70,10 +68,9 @@ pub fn label_windows(rec: &Recording, opts: &EvalOptions) -> Vec<LabelledWindow>
         hop_s: opts.hop_s,
         ..AnalysisOptions::default()
     };
-    // Features and heart rate do not depend on the model; any valid model will do here.
-    let analysis = analyze_detailed(&trace, &Spo2Model::embedded(), &analysis_opts);
-    analysis
-        .windows
+    // Features and heart rate do not depend on the model: the windows are labelled once and
+    // every candidate model is fitted and scored on them.
+    assess_windows(&trace, &analysis_opts)
         .into_iter()
         .map(|detail| {
             let label = |s: &[Option<f64>]| {
@@ -123,13 +120,39 @@ pub struct CalibrationScore {
     pub change_model_windows: usize,
 }
 
+/// How an evaluation got its SpO2 predictions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalMode {
+    /// For each subject, a model chosen and fitted without that subject.
+    #[default]
+    LeaveOneSubjectOut,
+    /// One given model scored on every recording.
+    FixedModel,
+}
+
+impl EvalMode {
+    /// The serde name: `leave_one_subject_out` or `fixed_model`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EvalMode::LeaveOneSubjectOut => "leave_one_subject_out",
+            EvalMode::FixedModel => "fixed_model",
+        }
+    }
+}
+
+impl std::fmt::Display for EvalMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The scores `oxicam eval` prints; JSON keys are part of the CLI contract.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
-    /// `leave_one_subject_out` or `fixed_model`.
-    pub mode: String,
+    pub mode: EvalMode,
     pub model_version: Option<String>,
-    pub label_source: String,
+    pub label_source: LabelSource,
     pub lag_s: f64,
     pub window_s: f64,
     pub hop_s: f64,
@@ -177,31 +200,95 @@ fn bias(pairs: &[(f64, f64)]) -> Option<f64> {
     (!pairs.is_empty()).then(|| pairs.iter().map(|(p, y)| p - y).sum::<f64>() / pairs.len() as f64)
 }
 
-fn sens_spec(pairs: &[(f64, f64)]) -> (Option<f64>, Option<f64>) {
-    let (mut tp, mut pos, mut tn, mut neg) = (0usize, 0usize, 0usize, 0usize);
-    for &(p, y) in pairs {
-        if y < 90.0 {
-            pos += 1;
-            tp += usize::from(p < 90.0);
-        } else {
-            neg += 1;
-            tn += usize::from(p >= 90.0);
+/// Detection of SpO2 < 90 % from (prediction, label) pairs.
+struct Detection {
+    sensitivity: Option<f64>,
+    specificity: Option<f64>,
+}
+
+impl Detection {
+    fn below_90(pairs: &[(f64, f64)]) -> Detection {
+        let (mut tp, mut pos, mut tn, mut neg) = (0usize, 0usize, 0usize, 0usize);
+        for &(p, y) in pairs {
+            if y < 90.0 {
+                pos += 1;
+                tp += usize::from(p < 90.0);
+            } else {
+                neg += 1;
+                tn += usize::from(p >= 90.0);
+            }
+        }
+        Detection {
+            sensitivity: (pos > 0).then(|| tp as f64 / pos as f64),
+            specificity: (neg > 0).then(|| tn as f64 / neg as f64),
         }
     }
-    (
-        (pos > 0).then(|| tp as f64 / pos as f64),
-        (neg > 0).then(|| tn as f64 / neg as f64),
-    )
 }
 
 fn round4(x: Option<f64>) -> Option<f64> {
     x.map(|v| (v * 1e4).round() / 1e4)
 }
 
+/// A recording's labelled windows, with the recording (and so the subject) they belong to.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordingWindows<'a> {
+    pub recording: &'a Recording,
+    pub windows: &'a [LabelledWindow],
+}
+
+impl<'a> RecordingWindows<'a> {
+    pub fn subject(&self) -> &'a str {
+        &self.recording.subject
+    }
+
+    /// Pairs recordings with their labelled windows (`labelled[i]` belongs to `recordings[i]`).
+    pub fn pair(
+        recordings: &'a [Recording],
+        labelled: &'a [Vec<LabelledWindow>],
+    ) -> Vec<RecordingWindows<'a>> {
+        recordings
+            .iter()
+            .zip(labelled)
+            .map(|(recording, windows)| RecordingWindows { recording, windows })
+            .collect()
+    }
+}
+
+/// The distinct subjects of some recordings, sorted.
+pub fn subjects<'a>(groups: &[RecordingWindows<'a>]) -> Vec<&'a str> {
+    let mut subjects: Vec<&str> = groups.iter().map(RecordingWindows::subject).collect();
+    subjects.sort();
+    subjects.dedup();
+    subjects
+}
+
+/// One leave-one-subject-out split: every recording of `held_out` (both hands) is tested on,
+/// the other subjects' recordings are trained on. Both keep the recordings' order.
+#[derive(Debug, Clone)]
+pub struct Fold<'a> {
+    pub held_out: &'a str,
+    pub train: Vec<RecordingWindows<'a>>,
+    pub test: Vec<RecordingWindows<'a>>,
+}
+
+/// The leave-one-subject-out folds of some recordings, by subject in sorted order.
+pub fn leave_one_subject_out<'a>(groups: &[RecordingWindows<'a>]) -> Vec<Fold<'a>> {
+    subjects(groups)
+        .into_iter()
+        .map(|held_out| {
+            let (test, train) = groups.iter().partition(|g| g.subject() == held_out);
+            Fold {
+                held_out,
+                train,
+                test,
+            }
+        })
+        .collect()
+}
+
 /// Predictions for one recording's windows: model estimate and baseline (training mean).
 struct Scored<'a> {
-    rec: &'a Recording,
-    windows: &'a [LabelledWindow],
+    group: RecordingWindows<'a>,
     spo2: Vec<Option<f64>>,
     baseline_spo2: f64,
     baseline_hr: f64,
@@ -216,44 +303,53 @@ pub struct FoldChoice {
     pub inner_spo2_mae: Option<f64>,
 }
 
-/// A recording's labelled windows with the subject they belong to.
-pub type Group<'a> = (&'a str, &'a [LabelledWindow]);
+/// Usable windows with an SpO2 label: the features and the labels to fit on.
+struct TrainingSet<'a> {
+    rows: Vec<&'a WindowFeatures>,
+    labels: Vec<f64>,
+}
 
-fn training_set<'a>(groups: &[Group<'a>]) -> (Vec<&'a WindowFeatures>, Vec<f64>) {
-    let mut rows = Vec::new();
-    let mut labels = Vec::new();
-    for (_, ws) in groups {
-        for w in ws.iter() {
+fn training_set<'a>(groups: &[RecordingWindows<'a>]) -> TrainingSet<'a> {
+    let mut set = TrainingSet {
+        rows: Vec::new(),
+        labels: Vec::new(),
+    };
+    for g in groups {
+        for w in g.windows {
             if let (Some(f), Some(y)) = (w.usable_features(), w.spo2_label) {
-                rows.push(f);
-                labels.push(y);
+                set.rows.push(f);
+                set.labels.push(y);
             }
         }
     }
-    (rows, labels)
+    set
 }
 
 /// Model estimates for a recording's windows (usable windows only, smoothed as the model says).
 pub fn predict_windows(model: &Spo2Model, windows: &[LabelledWindow]) -> Vec<Option<f64>> {
-    let centres: Vec<f64> = windows
-        .iter()
-        .map(|w| 0.5 * (w.detail.start_s + w.detail.end_s))
-        .collect();
+    let centres: Vec<f64> = windows.iter().map(|w| w.detail.centre_s()).collect();
     let features: Vec<Option<&WindowFeatures>> =
         windows.iter().map(|w| w.usable_features()).collect();
     model.predict_series(&centres, &features)
 }
 
-/// Fits a candidate on some groups (`None` if too little data).
+/// Fits a candidate on some recordings (`None` if too little data).
 pub fn fit_groups(
-    groups: &[Group],
+    groups: &[RecordingWindows],
     candidate: &Candidate,
     opts: &EvalOptions,
     version: &str,
     provenance: serde_json::Value,
 ) -> Option<Spo2Model> {
-    let (rows, labels) = training_set(groups);
-    fit_model(version, &rows, &labels, candidate, &opts.train, provenance)
+    let set = training_set(groups);
+    fit_model(
+        version,
+        &set.rows,
+        &set.labels,
+        candidate,
+        &opts.train,
+        provenance,
+    )
 }
 
 /// The default when there are too few subjects to cross-validate.
@@ -263,25 +359,38 @@ pub const FALLBACK_CANDIDATE: Candidate = Candidate {
     smoothing_s: 0.0,
 };
 
+/// A candidate and its leave-one-subject-out SpO2 MAE (`None` when it could not be measured).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Selection {
+    pub candidate: Candidate,
+    pub spo2_mae: Option<f64>,
+}
+
 /// Picks the candidate with the lowest leave-one-subject-out SpO2 MAE over `groups`.
-pub fn select_candidate(groups: &[Group], opts: &EvalOptions) -> (Candidate, Option<f64>) {
-    let mut subjects: Vec<&str> = groups.iter().map(|g| g.0).collect();
-    subjects.sort();
-    subjects.dedup();
-    if subjects.len() < 2 {
-        return (FALLBACK_CANDIDATE, None);
+pub fn select_candidate(groups: &[RecordingWindows], opts: &EvalOptions) -> Selection {
+    let fallback = Selection {
+        candidate: FALLBACK_CANDIDATE,
+        spo2_mae: None,
+    };
+    let folds = leave_one_subject_out(groups);
+    if folds.len() < 2 {
+        return fallback;
     }
     let mut best: Option<(Candidate, f64)> = None;
-    for cand in candidates() {
+    for candidate in candidates() {
         let (mut sum, mut n) = (0.0, 0usize);
-        for &held in &subjects {
-            let train: Vec<Group> = groups.iter().copied().filter(|g| g.0 != held).collect();
-            let Some(model) = fit_groups(&train, &cand, opts, "inner", serde_json::Value::Null)
-            else {
+        for fold in &folds {
+            let Some(model) = fit_groups(
+                &fold.train,
+                &candidate,
+                opts,
+                "inner",
+                serde_json::Value::Null,
+            ) else {
                 continue;
             };
-            for (_, ws) in groups.iter().filter(|g| g.0 == held) {
-                for (p, w) in predict_windows(&model, ws).iter().zip(ws.iter()) {
+            for g in &fold.test {
+                for (p, w) in predict_windows(&model, g.windows).iter().zip(g.windows) {
                     if let (Some(p), Some(y)) = (p, w.spo2_label) {
                         sum += (p - y).abs();
                         n += 1;
@@ -293,121 +402,112 @@ pub fn select_candidate(groups: &[Group], opts: &EvalOptions) -> (Candidate, Opt
             continue;
         }
         let mae = sum / n as f64;
-        if best.as_ref().is_none_or(|b| mae < b.1) {
-            best = Some((cand, mae));
+        if best.is_none_or(|(_, best_mae)| mae < best_mae) {
+            best = Some((candidate, mae));
         }
     }
-    best.map_or((FALLBACK_CANDIDATE, None), |(c, m)| (c, Some(m)))
-}
-
-/// Ridge on raw vectors (standardised inside), for the change-tracking model below:
-/// returns a predictor.
-fn ridge_vectors(x: &[Vec<f64>], y: &[f64], alpha: f64) -> Option<impl Fn(&[f64]) -> f64> {
-    use nalgebra::{DMatrix, DVector};
-    let n = x.len();
-    let p = x.first()?.len();
-    if n < 2 * p + 2 {
-        return None;
-    }
-    let mean: Vec<f64> = (0..p)
-        .map(|j| x.iter().map(|r| r[j]).sum::<f64>() / n as f64)
-        .collect();
-    let scale: Vec<f64> = (0..p)
-        .map(|j| {
-            (x.iter().map(|r| (r[j] - mean[j]).powi(2)).sum::<f64>() / n as f64)
-                .sqrt()
-                .max(1e-9)
-        })
-        .collect();
-    let y_mean = y.iter().sum::<f64>() / n as f64;
-    let xm = DMatrix::from_fn(n, p, |i, j| {
-        ((x[i][j] - mean[j]) / scale[j]).clamp(-4.0, 4.0)
-    });
-    let yv = DVector::from_fn(n, |i, _| y[i] - y_mean);
-    let gram = xm.transpose() * &xm + DMatrix::identity(p, p) * (alpha * n as f64);
-    let beta = gram.cholesky()?.solve(&(xm.transpose() * yv));
-    Some(move |v: &[f64]| {
-        y_mean
-            + (0..p)
-                .map(|j| beta[j] * ((v[j] - mean[j]) / scale[j]).clamp(-4.0, 4.0))
-                .sum::<f64>()
+    best.map_or(fallback, |(candidate, mae)| Selection {
+        candidate,
+        spo2_mae: Some(mae),
     })
 }
 
-const DELTA_FEATURES: &[&str] = &["log_ror_rg", "log_ror_rb", "log_ror_gb"];
+/// Features of the change-tracking model: the log ratios of ratios.
+const DELTA_FEATURES: [Feature; 3] = [Feature::LogRorRg, Feature::LogRorRb, Feature::LogRorGb];
 
-/// Per recording: (window start, feature change from the first span, label, label change),
-/// where the first span's mean label stands for the user's reference reading.
-#[allow(clippy::type_complexity)]
-fn delta_rows(ws: &[LabelledWindow], span_s: f64) -> Option<(f64, Vec<(f64, Vec<f64>, f64)>)> {
+/// One window after a recording's first span, relative to that span.
+struct DeltaRow {
+    /// Change of each [`DELTA_FEATURES`] since the first span's mean.
+    feature_change: Vec<f64>,
+    label: f64,
+}
+
+/// A recording's windows for the change-tracking model: the first span's mean label stands
+/// for the user's reference reading, the later windows are scored against it.
+struct DeltaRecording {
+    base_label: f64,
+    rows: Vec<DeltaRow>,
+}
+
+fn delta_rows(ws: &[LabelledWindow], span_s: f64) -> Option<DeltaRecording> {
+    struct Row {
+        start_s: f64,
+        x: Vec<f64>,
+        label: f64,
+    }
     let t0 = ws.first()?.detail.start_s;
-    let rows: Vec<(f64, Vec<f64>, f64)> = ws
+    let rows: Vec<Row> = ws
         .iter()
         .filter_map(|w| {
             let f = w.usable_features()?;
-            let x: Option<Vec<f64>> = DELTA_FEATURES.iter().map(|n| f.value(n)).collect();
-            Some((w.detail.start_s, x?, w.spo2_label?))
+            let x: Option<Vec<f64>> = DELTA_FEATURES.iter().map(|&n| f.value(n)).collect();
+            Some(Row {
+                start_s: w.detail.start_s,
+                x: x?,
+                label: w.spo2_label?,
+            })
         })
         .collect();
-    let early: Vec<&(f64, Vec<f64>, f64)> = rows.iter().filter(|r| r.0 < t0 + span_s).collect();
+    let early: Vec<&Row> = rows.iter().filter(|r| r.start_s < t0 + span_s).collect();
     if early.is_empty() {
         return None;
     }
-    let p = DELTA_FEATURES.len();
-    let base_x: Vec<f64> = (0..p)
-        .map(|j| early.iter().map(|r| r.1[j]).sum::<f64>() / early.len() as f64)
+    let base_x: Vec<f64> = (0..DELTA_FEATURES.len())
+        .map(|j| early.iter().map(|r| r.x[j]).sum::<f64>() / early.len() as f64)
         .collect();
-    let base_y = early.iter().map(|r| r.2).sum::<f64>() / early.len() as f64;
-    let out = rows
+    let base_label = early.iter().map(|r| r.label).sum::<f64>() / early.len() as f64;
+    let rows = rows
         .into_iter()
-        .filter(|r| r.0 >= t0 + span_s)
-        .map(|(t, x, y)| (t, x.iter().zip(&base_x).map(|(a, b)| a - b).collect(), y))
+        .filter(|r| r.start_s >= t0 + span_s)
+        .map(|r| DeltaRow {
+            feature_change: r.x.iter().zip(&base_x).map(|(a, b)| a - b).collect(),
+            label: r.label,
+        })
         .collect();
-    Some((base_y, out))
+    Some(DeltaRecording { base_label, rows })
 }
 
 /// Calibrated change-tracking model, leave-one-subject-out: ridge from feature changes since
 /// the first span to SpO2 changes, anchored on the reading at the start. Returns (pred, label).
-fn delta_model_pairs(groups: &[Group], opts: &EvalOptions) -> Vec<(f64, f64)> {
-    let mut subjects: Vec<&str> = groups.iter().map(|g| g.0).collect();
-    subjects.sort();
-    subjects.dedup();
+fn delta_model_pairs(groups: &[RecordingWindows], opts: &EvalOptions) -> Vec<(f64, f64)> {
+    let deltas = |gs: &[RecordingWindows]| -> Vec<DeltaRecording> {
+        gs.iter()
+            .filter_map(|g| delta_rows(g.windows, opts.calibration_span_s))
+            .collect()
+    };
     let mut pairs = Vec::new();
-    for &held in &subjects {
+    for fold in leave_one_subject_out(groups) {
         let (mut x, mut y) = (Vec::new(), Vec::new());
-        for (_, ws) in groups.iter().filter(|g| g.0 != held) {
-            if let Some((base_y, rows)) = delta_rows(ws, opts.calibration_span_s) {
-                for (_, dx, label) in rows {
-                    x.push(dx);
-                    y.push(label - base_y);
-                }
+        for rec in deltas(&fold.train) {
+            for row in rec.rows {
+                x.push(row.feature_change);
+                y.push(row.label - rec.base_label);
             }
         }
-        let Some(predict) = ridge_vectors(&x, &y, FALLBACK_CANDIDATE.alpha) else {
+        let Some(ridge) = Ridge::fit(&x, &y, FALLBACK_CANDIDATE.alpha, Intercept::MeanLabel) else {
             continue;
         };
-        for (_, ws) in groups.iter().filter(|g| g.0 == held) {
-            if let Some((base_y, rows)) = delta_rows(ws, opts.calibration_span_s) {
-                for (_, dx, label) in rows {
-                    pairs.push(((base_y + predict(&dx)).clamp(70.0, 100.0), label));
-                }
+        for rec in deltas(&fold.test) {
+            for row in rec.rows {
+                let predicted = rec.base_label + ridge.predict(&row.feature_change);
+                pairs.push((predicted.clamp(70.0, 100.0), row.label));
             }
         }
     }
     pairs
 }
 
-fn hr_mean(groups: &[Group]) -> f64 {
+fn hr_mean(groups: &[RecordingWindows]) -> f64 {
     let v: Vec<f64> = groups
         .iter()
-        .flat_map(|g| g.1.iter())
+        .flat_map(|g| g.windows.iter())
         .filter_map(|w| w.hr_label)
         .collect();
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
-fn spo2_mean(groups: &[Group]) -> f64 {
-    let (_, labels) = training_set(groups);
+fn spo2_mean(groups: &[RecordingWindows]) -> f64 {
+    let labels = training_set(groups).labels;
     labels.iter().sum::<f64>() / labels.len().max(1) as f64
 }
 
@@ -421,68 +521,52 @@ pub fn evaluate(
 ) -> EvalReport {
     let labelled: Vec<Vec<LabelledWindow>> =
         recordings.iter().map(|r| label_windows(r, opts)).collect();
-    evaluate_labelled(recordings, &labelled, model, opts)
+    evaluate_labelled(&RecordingWindows::pair(recordings, &labelled), model, opts)
 }
 
 /// As [`evaluate`], on windows already labelled (so `train` can reuse them).
 pub fn evaluate_labelled(
-    recordings: &[Recording],
-    labelled: &[Vec<LabelledWindow>],
+    groups: &[RecordingWindows],
     model: Option<&Spo2Model>,
     opts: &EvalOptions,
 ) -> EvalReport {
-    let groups: Vec<Group> = recordings
-        .iter()
-        .zip(labelled)
-        .map(|(r, ws)| (r.subject.as_str(), ws.as_slice()))
-        .collect();
-    let mut subjects: Vec<String> = recordings.iter().map(|r| r.subject.clone()).collect();
-    subjects.sort();
-    subjects.dedup();
-
     let mut folds = Vec::new();
     let mut scored: Vec<Scored> = Vec::new();
     match model {
         Some(m) => {
-            let (base_spo2, base_hr) = (spo2_mean(&groups), hr_mean(&groups));
-            for (rec, ws) in recordings.iter().zip(labelled) {
+            let (base_spo2, base_hr) = (spo2_mean(groups), hr_mean(groups));
+            for &group in groups {
                 scored.push(Scored {
-                    rec,
-                    windows: ws,
-                    spo2: predict_windows(m, ws),
+                    group,
+                    spo2: predict_windows(m, group.windows),
                     baseline_spo2: base_spo2,
                     baseline_hr: base_hr,
                 });
             }
         }
         None => {
-            for held in &subjects {
-                let train: Vec<Group> = groups.iter().copied().filter(|g| g.0 != held).collect();
-                let (candidate, inner) = select_candidate(&train, opts);
+            for fold in leave_one_subject_out(groups) {
+                let selection = select_candidate(&fold.train, opts);
                 folds.push(FoldChoice {
-                    held_out: held.clone(),
-                    candidate,
-                    inner_spo2_mae: round4(inner),
+                    held_out: fold.held_out.to_string(),
+                    candidate: selection.candidate,
+                    inner_spo2_mae: round4(selection.spo2_mae),
                 });
                 let fitted = fit_groups(
-                    &train,
-                    &candidate,
+                    &fold.train,
+                    &selection.candidate,
                     opts,
                     "loso-fold",
                     serde_json::Value::Null,
                 );
-                let (base_spo2, base_hr) = (spo2_mean(&train), hr_mean(&train));
-                for (rec, ws) in recordings
-                    .iter()
-                    .zip(labelled)
-                    .filter(|(r, _)| &r.subject == held)
-                {
-                    let spo2 = fitted
-                        .as_ref()
-                        .map_or_else(|| vec![None; ws.len()], |m| predict_windows(m, ws));
+                let (base_spo2, base_hr) = (spo2_mean(&fold.train), hr_mean(&fold.train));
+                for &group in &fold.test {
+                    let spo2 = fitted.as_ref().map_or_else(
+                        || vec![None; group.windows.len()],
+                        |m| predict_windows(m, group.windows),
+                    );
                     scored.push(Scored {
-                        rec,
-                        windows: ws,
+                        group,
                         spo2,
                         baseline_spo2: base_spo2,
                         baseline_hr: base_hr,
@@ -491,14 +575,52 @@ pub fn evaluate_labelled(
             }
         }
     }
+    let subjects = subjects(groups).into_iter().map(String::from).collect();
     let mut report = summarise(&scored, model, subjects, opts);
     report.folds = folds;
     if model.is_none() {
-        let pairs = delta_model_pairs(&groups, opts);
+        let pairs = delta_model_pairs(groups, opts);
         report.calibration.change_model_windows = pairs.len();
         report.calibration.spo2_mae_change_model = round4(mae(&pairs));
     }
     report
+}
+
+/// (prediction, label) pairs of the windows after each recording's calibration span.
+#[derive(Default)]
+struct CalibrationPairs {
+    uncalibrated: Vec<(f64, f64)>,
+    calibrated: Vec<(f64, f64)>,
+    /// The constant baseline shifted by the same kind of offset.
+    baseline_calibrated: Vec<(f64, f64)>,
+}
+
+impl CalibrationPairs {
+    /// Adds a recording: offsets from the first span's windows, scored on the rest.
+    fn add(&mut self, s: &Scored, span_s: f64) {
+        let windows = s.group.windows;
+        let t0 = windows.first().map_or(0.0, |w| w.detail.start_s);
+        let (early, late): (Vec<_>, Vec<_>) = windows
+            .iter()
+            .zip(&s.spo2)
+            .filter_map(|(w, p)| Some((w.detail.start_s, (*p)?, w.spo2_label?)))
+            .partition(|(t, _, _)| *t < t0 + span_s);
+        if early.is_empty() || late.is_empty() {
+            return;
+        }
+        let offset = early.iter().map(|(_, p, y)| y - p).sum::<f64>() / early.len() as f64;
+        let base_offset = early
+            .iter()
+            .map(|(_, _, y)| y - s.baseline_spo2)
+            .sum::<f64>()
+            / early.len() as f64;
+        for (_, p, y) in late {
+            self.uncalibrated.push((p, y));
+            self.calibrated.push(((p + offset).clamp(70.0, 100.0), y));
+            self.baseline_calibrated
+                .push(((s.baseline_spo2 + base_offset).clamp(70.0, 100.0), y));
+        }
+    }
 }
 
 fn summarise(
@@ -513,14 +635,14 @@ fn summarise(
     let mut spo2_base = Vec::new();
     let mut windows_total = 0;
     let mut hr_labelled = 0;
-    let mut cal = (Vec::new(), Vec::new(), Vec::new());
+    let mut cal = CalibrationPairs::default();
     let mut per_recording = Vec::new();
     for s in scored {
         let mut rec_hr = Vec::new();
         let mut rec_spo2 = Vec::new();
         let mut rec_base = Vec::new();
         let mut labelled = 0;
-        for (w, pred) in s.windows.iter().zip(&s.spo2) {
+        for (w, pred) in s.group.windows.iter().zip(&s.spo2) {
             if w.hr_label.is_some() {
                 hr_labelled += 1;
             }
@@ -539,31 +661,10 @@ fn summarise(
             }
         }
         windows_total += labelled;
-        // Calibration: offset from the first span's windows, scored on the rest.
-        let t0 = s.windows.first().map_or(0.0, |w| w.detail.start_s);
-        let (early, late): (Vec<_>, Vec<_>) = s
-            .windows
-            .iter()
-            .zip(&s.spo2)
-            .filter_map(|(w, p)| Some((w.detail.start_s, (*p)?, w.spo2_label?)))
-            .partition(|(t, _, _)| *t < t0 + opts.calibration_span_s);
-        if !early.is_empty() && !late.is_empty() {
-            let offset = early.iter().map(|(_, p, y)| y - p).sum::<f64>() / early.len() as f64;
-            let base_offset = early
-                .iter()
-                .map(|(_, _, y)| y - s.baseline_spo2)
-                .sum::<f64>()
-                / early.len() as f64;
-            for (_, p, y) in late {
-                cal.0.push((p, y));
-                cal.1.push(((p + offset).clamp(70.0, 100.0), y));
-                cal.2
-                    .push(((s.baseline_spo2 + base_offset).clamp(70.0, 100.0), y));
-            }
-        }
+        cal.add(s, opts.calibration_span_s);
         per_recording.push(RecordingScore {
-            subject: s.rec.subject.clone(),
-            hand: s.rec.hand.clone(),
+            subject: s.group.recording.subject.clone(),
+            hand: s.group.recording.hand.clone(),
             windows: labelled,
             answered: rec_spo2.len(),
             heart_rate_mae_bpm: round4(mae(&rec_hr)),
@@ -594,17 +695,16 @@ fn summarise(
             }
         })
         .collect();
-    let (sens, spec) = sens_spec(&spo2_pairs);
-    let (bsens, bspec) = sens_spec(&spo2_base);
+    let detection = Detection::below_90(&spo2_pairs);
+    let baseline_detection = Detection::below_90(&spo2_base);
     EvalReport {
         mode: if model.is_some() {
-            "fixed_model"
+            EvalMode::FixedModel
         } else {
-            "leave_one_subject_out"
-        }
-        .to_string(),
+            EvalMode::LeaveOneSubjectOut
+        },
         model_version: model.map(|m| m.version().to_string()),
-        label_source: opts.label_source.name().to_string(),
+        label_source: opts.label_source,
         lag_s: opts.lag_s,
         window_s: opts.window_s,
         hop_s: opts.hop_s,
@@ -622,19 +722,19 @@ fn summarise(
         baseline_spo2_rmse: round4(rmse(&spo2_base)),
         baseline_spo2_bias: round4(bias(&spo2_base)),
         arms_by_band,
-        sensitivity_below_90: round4(sens),
-        specificity_below_90: round4(spec),
-        baseline_sensitivity_below_90: round4(bsens),
-        baseline_specificity_below_90: round4(bspec),
+        sensitivity_below_90: round4(detection.sensitivity),
+        specificity_below_90: round4(detection.specificity),
+        baseline_sensitivity_below_90: round4(baseline_detection.sensitivity),
+        baseline_specificity_below_90: round4(baseline_detection.specificity),
         coverage: round4(Some(spo2_pairs.len() as f64 / windows_total.max(1) as f64))
             .unwrap_or(0.0),
         heart_rate_coverage: round4(Some(hr_pairs.len() as f64 / hr_labelled.max(1) as f64))
             .unwrap_or(0.0),
         calibration: CalibrationScore {
-            windows: cal.0.len(),
-            spo2_mae_uncalibrated: round4(mae(&cal.0)),
-            spo2_mae_calibrated: round4(mae(&cal.1)),
-            baseline_spo2_mae_calibrated: round4(mae(&cal.2)),
+            windows: cal.uncalibrated.len(),
+            spo2_mae_uncalibrated: round4(mae(&cal.uncalibrated)),
+            spo2_mae_calibrated: round4(mae(&cal.calibrated)),
+            baseline_spo2_mae_calibrated: round4(mae(&cal.baseline_calibrated)),
             ..CalibrationScore::default()
         },
         per_recording,

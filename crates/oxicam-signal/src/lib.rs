@@ -1,5 +1,29 @@
 //! oxicam-signal: pure signal processing and models, from a per-frame colour trace to a heart
-//! rate, an SpO2 estimate and a quality verdict. No I/O, no async, no FFmpeg.
+//! rate, an SpO2 estimate and a quality verdict. No I/O, no async, no FFmpeg: callers read
+//! files and hand over traces, model JSON and CSV text.
+//!
+//! # Layout
+//!
+//! The estimator, in the order data flows through it:
+//! - [`trace`]: the input, one [`FrameSample`] per video frame with its real timestamp, and the
+//!   colour [`Channel`]s.
+//! - [`dsp`]: resampling onto a uniform grid, detrending, zero-phase Butterworth filters.
+//! - [`spectrum`]: power spectra, the pulse peak and its SNR.
+//! - [`features`]: SpO2 [`Feature`]s of one window (ratios of ratios, perfusion, colour).
+//! - [`quality`]: the [`Gate`]s, each a stable code and a sentence.
+//! - [`model`]: the versioned [`Spo2Model`] file and its prediction; [`ridge`] fits it.
+//! - [`analysis`]: trace -> [`Report`], in steps: prepare the channels once, assess each window
+//!   (heart rate, features, gates), estimate SpO2, summarise.
+//! - [`report`]: the versioned JSON [`Report`] every caller (CLI, HTTP API) answers with.
+//!
+//! Offline, on labelled recordings:
+//! - [`dataset`]: parsers for the UW layout (`R,G,B` trace CSVs, reference oximeter CSVs).
+//! - [`evaluation`]: windows paired with labels, leave-one-subject-out folds, scores next to
+//!   the constant baseline (`oxicam eval`).
+//! - [`training`]: the candidate grid and fitting a model from labelled windows.
+//! - [`provenance`]: the procedure of `oxicam train` and the provenance it records.
+//!
+//! [`stats`] holds the small summary statistics (mean, RMS, median) the others share.
 
 pub mod analysis;
 pub mod dataset;
@@ -7,18 +31,24 @@ pub mod dsp;
 pub mod evaluation;
 pub mod features;
 pub mod model;
+pub mod provenance;
 pub mod quality;
 pub mod report;
+pub mod ridge;
 pub mod spectrum;
+pub mod stats;
 pub mod trace;
 pub mod training;
 
-pub use analysis::{analyze, analyze_detailed, Analysis, AnalysisOptions, WindowDetail};
-pub use features::WindowFeatures;
-pub use model::{LinearSubmodel, ModelError, Spo2Model};
+pub use analysis::{
+    analyze, analyze_detailed, assess_windows, Analysis, AnalysisOptions, WindowDetail,
+    REFERENCE_SPO2_RANGE,
+};
+pub use features::{Feature, WindowFeatures};
+pub use model::{LinearSubmodel, ModelError, ModelKind, Spo2Model};
 pub use quality::Gate;
 pub use report::{
     Calibration, ChannelInfo, ModelInfo, Quality, QualityReason, Report, VideoMeta, Waveform,
-    WindowResult,
+    WindowResult, REPORT_SCHEMA_VERSION,
 };
-pub use trace::{FrameSample, Trace};
+pub use trace::{Channel, FrameSample, Trace};

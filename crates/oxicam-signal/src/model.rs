@@ -1,44 +1,41 @@
 //! The SpO2 model: versioned JSON (features, coefficients, provenance, cross-validated metrics)
-//! and its prediction; ridge submodels per set of in-range channels, fitted with nalgebra.
+//! parsed from text the caller read, and its prediction; ridge submodels per channel set.
 
-use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
-use crate::features::WindowFeatures;
-
-/// The default model, compiled into every binary.
-const EMBEDDED_MODEL_JSON: &str = include_str!("../../../models/spo2-2026.1.json");
+use crate::features::{Feature, WindowFeatures};
+use crate::ridge::{predict_linear, Intercept, Ridge};
+use crate::stats::median;
+use crate::trace::Channel;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("cannot read model file {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
     #[error("invalid model JSON: {0}")]
     Json(#[from] serde_json::Error),
     #[error("invalid model: {0}")]
     Invalid(String),
 }
 
+/// How a model file computes its estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// One ridge-regression submodel per set of in-range channels (see [`LinearSubmodel`]).
+    Ridge,
+}
+
 /// A linear model over features computed from one set of colour channels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinearSubmodel {
-    /// Channels the features need (`red`, `green`, `blue`); used when all are in range.
-    pub channels: Vec<String>,
-    pub features: Vec<String>,
+    /// Channels the features need; the submodel is used when all are in range.
+    pub channels: Vec<Channel>,
+    pub features: Vec<Feature>,
     /// Standardisation learnt on the training windows: z = (x - mean) / scale, clamped.
     pub feature_mean: Vec<f64>,
     pub feature_scale: Vec<f64>,
     pub coefficients: Vec<f64>,
     pub intercept: f64,
 }
-
-/// Standardised features are clamped to this many training SDs so one wild window (a ratio of
-/// two tiny amplitudes) cannot produce a wild estimate.
-const Z_CLAMP: f64 = 4.0;
 
 impl LinearSubmodel {
     fn check(&self) -> Result<(), ModelError> {
@@ -51,16 +48,6 @@ impl LinearSubmodel {
                 "submodel for {:?}: features, mean, scale and coefficients differ in length",
                 self.channels
             )));
-        }
-        for name in &self.features {
-            if !crate::features::FEATURE_NAMES.contains(&name.as_str()) {
-                return Err(ModelError::Invalid(format!("unknown feature {name:?}")));
-            }
-        }
-        for c in &self.channels {
-            if crate::features::channel_index(c).is_none() {
-                return Err(ModelError::Invalid(format!("unknown channel {c:?}")));
-            }
         }
         let all_finite = self
             .feature_mean
@@ -78,71 +65,45 @@ impl LinearSubmodel {
     }
 
     pub fn predict(&self, f: &WindowFeatures) -> Option<f64> {
-        let mut y = self.intercept;
-        for (i, name) in self.features.iter().enumerate() {
-            let x = f.value(name)?;
-            let z = ((x - self.feature_mean[i]) / self.feature_scale[i]).clamp(-Z_CLAMP, Z_CLAMP);
-            y += self.coefficients[i] * z;
-        }
+        let x: Vec<f64> = self
+            .features
+            .iter()
+            .map(|&feature| f.value(feature))
+            .collect::<Option<_>>()?;
+        let y = predict_linear(
+            self.intercept,
+            &self.coefficients,
+            &self.feature_mean,
+            &self.feature_scale,
+            x,
+        );
         y.is_finite().then_some(y)
     }
 
-    /// Ridge regression on standardised features (intercept not penalised). `alpha` is the
-    /// penalty per training sample, so its meaning does not change with the data size.
+    /// Ridge regression (see [`Ridge::fit`]) on the windows that have every feature.
     pub fn fit_ridge(
-        channels: &[&str],
-        features: &[&str],
+        channels: &[Channel],
+        features: &[Feature],
         rows: &[&WindowFeatures],
         labels: &[f64],
         alpha: f64,
     ) -> Option<LinearSubmodel> {
-        let data: Vec<(Vec<f64>, f64)> = rows
+        let (x, y): (Vec<Vec<f64>>, Vec<f64>) = rows
             .iter()
             .zip(labels)
             .filter_map(|(f, &y)| {
-                let x: Option<Vec<f64>> = features.iter().map(|n| f.value(n)).collect();
+                let x: Option<Vec<f64>> = features.iter().map(|&n| f.value(n)).collect();
                 x.map(|x| (x, y))
             })
-            .collect();
-        let n = data.len();
-        let p = features.len();
-        if n < 2 * p + 2 {
-            return None;
-        }
-        let mut mean = vec![0.0; p];
-        for (x, _) in &data {
-            for j in 0..p {
-                mean[j] += x[j] / n as f64;
-            }
-        }
-        let mut scale = vec![0.0; p];
-        for (x, _) in &data {
-            for j in 0..p {
-                scale[j] += (x[j] - mean[j]).powi(2) / n as f64;
-            }
-        }
-        let scale: Vec<f64> = scale.iter().map(|v| v.sqrt().max(1e-9)).collect();
-        let y_mean = data.iter().map(|d| d.1).sum::<f64>() / n as f64;
-        let xm = DMatrix::from_fn(n, p, |i, j| {
-            ((data[i].0[j] - mean[j]) / scale[j]).clamp(-Z_CLAMP, Z_CLAMP)
-        });
-        let yv = DVector::from_fn(n, |i, _| data[i].1 - y_mean);
-        let gram = xm.transpose() * &xm + DMatrix::identity(p, p) * (alpha * n as f64);
-        let beta = gram.cholesky()?.solve(&(xm.transpose() * yv));
-        // Centring is exact only before clamping; refit the intercept on the clamped design.
-        let fitted = &xm * &beta;
-        let intercept = y_mean
-            + (0..n)
-                .map(|i| (data[i].1 - y_mean) - fitted[i])
-                .sum::<f64>()
-                / n as f64;
+            .unzip();
+        let fit = Ridge::fit(&x, &y, alpha, Intercept::RefitOnClamped)?;
         Some(LinearSubmodel {
-            channels: channels.iter().map(|s| s.to_string()).collect(),
-            features: features.iter().map(|s| s.to_string()).collect(),
-            feature_mean: mean,
-            feature_scale: scale,
-            coefficients: beta.iter().copied().collect(),
-            intercept,
+            channels: channels.to_vec(),
+            features: features.to_vec(),
+            feature_mean: fit.mean,
+            feature_scale: fit.scale,
+            coefficients: fit.coefficients,
+            intercept: fit.intercept,
         })
     }
 }
@@ -151,8 +112,7 @@ impl LinearSubmodel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spo2Model {
     pub version: String,
-    /// `ridge`: one linear submodel per channel set.
-    pub kind: String,
+    pub kind: ModelKind,
     /// Estimates are clamped to this range (the range the model was trained on).
     pub output_range: [f64; 2],
     /// Tried in order; the first whose channels are all in range is used.
@@ -162,32 +122,21 @@ pub struct Spo2Model {
     /// seconds while single-window features are noisy.
     #[serde(default)]
     pub smoothing_s: f64,
-    /// Where the model came from: data, subjects, label source, lag, metrics. Free-form.
+    /// Where the model came from: data, subjects, label source, lag, metrics (see
+    /// `provenance::Provenance` for what `oxicam train` writes). Free-form for other tools.
     #[serde(default)]
     pub provenance: serde_json::Value,
 }
 
 impl Spo2Model {
-    /// The default model compiled into the binary.
-    pub fn embedded() -> Spo2Model {
-        // Checked by a unit test, so a broken file cannot ship.
-        Spo2Model::from_json_str(EMBEDDED_MODEL_JSON).expect("embedded model is valid")
-    }
-
+    /// Parses and checks a model file's text. Reading the file is the caller's business.
     pub fn from_json_str(json: &str) -> Result<Spo2Model, ModelError> {
         let model: Spo2Model = serde_json::from_str(json)?;
         model.check()?;
         Ok(model)
     }
 
-    pub fn from_path(path: &Path) -> Result<Spo2Model, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Spo2Model::from_json_str(&text)
-    }
-
+    /// The model file's text, as `oxicam train` writes it (pretty JSON, no trailing newline).
     pub fn to_json_pretty(&self) -> String {
         // Plain data with string keys: serialisation cannot fail.
         serde_json::to_string_pretty(self).expect("model serialises")
@@ -200,12 +149,6 @@ impl Spo2Model {
     fn check(&self) -> Result<(), ModelError> {
         if self.version.trim().is_empty() {
             return Err(ModelError::Invalid("empty version".into()));
-        }
-        if self.kind != "ridge" {
-            return Err(ModelError::Invalid(format!(
-                "unknown model kind {:?}",
-                self.kind
-            )));
         }
         let [lo, hi] = self.output_range;
         if !(lo.is_finite() && hi.is_finite() && lo < hi) {
@@ -236,19 +179,13 @@ impl Spo2Model {
             .zip(raw)
             .map(|(&t, r)| {
                 r.as_ref()?;
-                let mut near: Vec<f64> = centres_s
+                let near: Vec<f64> = centres_s
                     .iter()
                     .zip(raw)
                     .filter(|(&u, _)| (u - t).abs() <= half)
                     .filter_map(|(_, v)| *v)
                     .collect();
-                near.sort_by(f64::total_cmp);
-                let n = near.len();
-                Some(if n % 2 == 1 {
-                    near[n / 2]
-                } else {
-                    0.5 * (near[n / 2 - 1] + near[n / 2])
-                })
+                median(near)
             })
             .collect()
     }
@@ -271,7 +208,7 @@ impl Spo2Model {
     pub fn predict(&self, f: &WindowFeatures) -> Option<f64> {
         self.submodels
             .iter()
-            .filter(|m| m.channels.iter().all(|c| f.channel_in_range(c)))
+            .filter(|m| m.channels.iter().all(|&c| f.channel_in_range(c)))
             .find_map(|m| m.predict(f))
             .map(|y| y.clamp(self.output_range[0], self.output_range[1]))
     }
@@ -281,27 +218,52 @@ impl Spo2Model {
 mod tests {
     use super::*;
 
+    /// A small valid model; the shipped one is checked where it is embedded (oxicam-video).
+    fn model_json() -> String {
+        serde_json::json!({
+            "version": "spo2-test",
+            "kind": "ridge",
+            "output_range": [70.0, 100.0],
+            "submodels": [{
+                "channels": ["red", "green"],
+                "features": ["log_ror_rg"],
+                "feature_mean": [0.0],
+                "feature_scale": [1.0],
+                "coefficients": [-5.0],
+                "intercept": 95.0
+            }]
+        })
+        .to_string()
+    }
+
     #[test]
-    fn embedded_model_loads_and_has_a_version() {
-        let m = Spo2Model::embedded();
-        assert!(m.version().starts_with("spo2-"));
-        assert!(!m.submodels.is_empty());
+    fn model_files_parse_and_round_trip() {
+        let m = Spo2Model::from_json_str(&model_json()).unwrap();
+        assert_eq!(m.kind, ModelKind::Ridge);
+        assert_eq!(m.submodels[0].channels, [Channel::Red, Channel::Green]);
+        assert_eq!(m.submodels[0].features, [Feature::LogRorRg]);
+        assert_eq!(Spo2Model::from_json_str(&m.to_json_pretty()).unwrap(), m);
+        let f = WindowFeatures::from_amplitudes([0.02, 0.01, 0.0], [100.0, 50.0, 1.0], [true; 3]);
+        let want = 95.0 - 5.0 * 2f64.ln();
+        assert!((m.predict(&f).unwrap() - want).abs() < 1e-12);
     }
 
     #[test]
     fn broken_model_files_are_rejected_with_a_reason() {
-        let good = Spo2Model::embedded().to_json_pretty();
-        assert!(Spo2Model::from_json_str(&good).is_ok());
         let err = Spo2Model::from_json_str("{").unwrap_err();
         assert!(err.to_string().contains("invalid model JSON"));
-        let mut m = Spo2Model::embedded();
-        m.submodels[0].features.push("nonsense".into());
+        let mut m = Spo2Model::from_json_str(&model_json()).unwrap();
+        m.submodels[0].features.push(Feature::RorRg);
         let err = Spo2Model::from_json_str(&m.to_json_pretty()).unwrap_err();
-        assert!(
-            err.to_string().contains("differ in length") || err.to_string().contains("unknown")
-        );
-        let err = Spo2Model::from_path(Path::new("/nonexistent/model.json")).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/model.json"));
+        assert!(err.to_string().contains("differ in length"), "{err}");
+        for (from, to) in [
+            ("\"log_ror_rg\"", "\"nonsense\""),
+            ("\"red\"", "\"infrared\""),
+            ("\"ridge\"", "\"forest\""),
+        ] {
+            let err = Spo2Model::from_json_str(&model_json().replace(from, to)).unwrap_err();
+            assert!(err.to_string().contains("unknown variant"), "{to}: {err}");
+        }
     }
 
     #[test]
@@ -315,11 +277,17 @@ mod tests {
             .collect();
         let labels: Vec<f64> = feats
             .iter()
-            .map(|f| 90.0 + 5.0 * f.value("log_ror_rg").unwrap())
+            .map(|f| 90.0 + 5.0 * f.value(Feature::LogRorRg).unwrap())
             .collect();
         let rows: Vec<&WindowFeatures> = feats.iter().collect();
-        let m = LinearSubmodel::fit_ridge(&["red", "green"], &["log_ror_rg"], &rows, &labels, 1e-6)
-            .unwrap();
+        let m = LinearSubmodel::fit_ridge(
+            &[Channel::Red, Channel::Green],
+            &[Feature::LogRorRg],
+            &rows,
+            &labels,
+            1e-6,
+        )
+        .unwrap();
         for (f, y) in feats.iter().zip(&labels).take(20) {
             assert!((m.predict(f).unwrap() - y).abs() < 1e-3);
         }

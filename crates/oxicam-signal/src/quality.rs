@@ -1,10 +1,14 @@
 //! Quality gates: each failure has a stable machine-readable code and one human sentence.
 //! Window-level gates decide which windows count; recording-level gates decide refusals.
 
+use serde::{Deserialize, Serialize};
+
 use crate::report::QualityReason;
 
-/// Every reason oxicam can give, with its code and sentence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Every reason oxicam can give, with its code and sentence. Serialised as its code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum Gate {
     /// Scene instead of a fingertip: non-uniform frame, no pulse, colour of a scene.
     LensNotCovered,
@@ -87,8 +91,42 @@ impl Gate {
 
     pub fn reason(self) -> QualityReason {
         QualityReason {
-            code: self.code().to_string(),
+            code: self,
             message: self.message().to_string(),
+        }
+    }
+
+    /// Every gate, in declaration (and sort) order.
+    pub const ALL: [Gate; 10] = [
+        Gate::LensNotCovered,
+        Gate::ChannelClipped,
+        Gate::Motion,
+        Gate::TooShort,
+        Gate::LowSnr,
+        Gate::NoPulse,
+        Gate::HrOutOfRange,
+        Gate::InvalidTrace,
+        Gate::Truncated,
+        Gate::Spo2Unavailable,
+    ];
+}
+
+impl std::fmt::Display for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialised_gates_are_their_codes() {
+        for gate in Gate::ALL {
+            assert_eq!(serde_json::to_value(gate).unwrap(), gate.code());
+            let back: Gate = serde_json::from_value(gate.code().into()).unwrap();
+            assert_eq!(back, gate);
         }
     }
 }

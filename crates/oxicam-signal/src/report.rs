@@ -1,26 +1,47 @@
 //! The analysis result shared by `oxicam analyze --json` and the HTTP API: one schema, one
 //! serializer. Fields marked optional are absent when the recording was refused.
+//!
+//! The schema is versioned by [`Report::schema_version`], serialised first:
+//! - `"2"`: the version field itself; channels, reason codes and everything else as in 1.
+//! - `"1"` (no field): the first published report.
+//!
+//! Adding an optional field keeps the version; renaming, removing or retyping a field, or
+//! changing the meaning of a value, takes a new one.
 
 use serde::{Deserialize, Serialize};
+
+use crate::quality::Gate;
+use crate::trace::Channel;
+
+/// The version written into every new [`Report`].
+pub const REPORT_SCHEMA_VERSION: &str = "2";
+
+/// Reports written before the schema was versioned carry no version field.
+fn unversioned() -> String {
+    "1".to_string()
+}
 
 /// The screening disclaimer shipped with every result.
 pub const NOTICE: &str = "Screening estimate from a phone camera, not a medical device. \
 Do not use it for diagnosis or treatment; see a clinician if you feel unwell.";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QualityReason {
     /// Machine-readable reason, snake_case (e.g. `lens_not_covered`, `low_snr`).
-    pub code: String,
+    pub code: Gate,
     /// One human sentence.
     pub message: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Quality {
     pub reasons: Vec<QualityReason>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WindowResult {
     pub start_s: f64,
     pub end_s: f64,
@@ -29,13 +50,13 @@ pub struct WindowResult {
     pub usable: bool,
     /// Reason codes that made this window unusable (empty when usable).
     #[serde(default)]
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Gate>,
     /// In-band SNR of the channel used for the heart rate, dB.
     #[serde(default)]
     pub snr_db: Option<f64>,
     /// Channel the heart rate came from (`red`, `green`, `blue`).
     #[serde(default)]
-    pub channel: Option<String>,
+    pub channel: Option<Channel>,
     /// Perfusion index (AC/DC of that channel, %).
     #[serde(default)]
     pub perfusion_index: Option<f64>,
@@ -43,6 +64,7 @@ pub struct WindowResult {
 
 /// Facts about the decoded video, filled by `oxicam-video`; absent for CSV traces.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VideoMeta {
     /// FFmpeg codec name, e.g. `h264`, `hevc`, `vp8`, `vp9`.
     pub codec: String,
@@ -65,6 +87,7 @@ pub struct VideoMeta {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelInfo {
     pub version: String,
 }
@@ -72,6 +95,7 @@ pub struct ModelInfo {
 /// The band-passed pulse of the heart-rate channel, decimated for plotting (web page).
 /// Inverted so that a beat (more blood, less light) points up; unitless (AC/DC).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Waveform {
     pub rate_hz: f64,
     /// Time of the first sample, seconds from the start of the trace.
@@ -82,17 +106,19 @@ pub struct Waveform {
 
 /// Which colour channels the estimate rests on, and why some were left out.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChannelInfo {
     /// Channel most windows took the heart rate from (`red`, `green`, `blue`).
-    pub heart_rate: Option<String>,
+    pub heart_rate: Option<Channel>,
     /// Channels in range (not clipped or floored) that fed the SpO2 features.
-    pub in_range: Vec<String>,
+    pub in_range: Vec<Channel>,
     /// Channels left out because they were clipped (>= 250) or floored (<= 5).
-    pub excluded: Vec<String>,
+    pub excluded: Vec<Channel>,
 }
 
 /// The per-user calibration applied to the SpO2 estimate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Calibration {
     /// The reading the user supplied (from a reference oximeter at the start of the recording).
     pub reference_spo2: f64,
@@ -102,7 +128,11 @@ pub struct Calibration {
 
 /// The answer for one recording.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
+    /// The schema this report follows ([`REPORT_SCHEMA_VERSION`] when written by this build).
+    #[serde(default = "unversioned")]
+    pub schema_version: String,
     pub heart_rate_bpm: Option<f64>,
     pub spo2_percent: Option<f64>,
     /// 0-1: how much to trust the numbers (share and quality of usable windows).

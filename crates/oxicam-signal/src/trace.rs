@@ -3,10 +3,47 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Channel order used everywhere in oxicam.
-pub const RED: usize = 0;
-pub const GREEN: usize = 1;
-pub const BLUE: usize = 2;
+/// A colour channel of the trace. Per-channel arrays (`[f64; 3]`) are indexed in this order,
+/// red, green, blue, everywhere in oxicam; the serde names (`red`, `green`, `blue`) are the
+/// ones reports and model files use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Red,
+    Green,
+    Blue,
+}
+
+impl Channel {
+    /// All channels, in index order.
+    pub const ALL: [Channel; 3] = [Channel::Red, Channel::Green, Channel::Blue];
+
+    /// Position in per-channel arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The channel at a position of a per-channel array (`None` past blue).
+    pub fn from_index(index: usize) -> Option<Channel> {
+        Channel::ALL.get(index).copied()
+    }
+
+    /// The serde name: `red`, `green` or `blue`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Red => "red",
+            Channel::Green => "green",
+            Channel::Blue => "blue",
+        }
+    }
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Statistics of one frame. Colour values are on the 8-bit scale (0-255), full range RGB.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -82,5 +119,15 @@ mod tests {
         assert_eq!(trace.len(), 61);
         assert!((trace.duration_s() - 2.0).abs() < 1e-12);
         assert_eq!(trace.samples[30].roi_rgb, [1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn channels_index_arrays_and_serialise_by_name() {
+        for (i, c) in Channel::ALL.into_iter().enumerate() {
+            assert_eq!(c.index(), i);
+            assert_eq!(Channel::from_index(i), Some(c));
+            assert_eq!(serde_json::to_value(c).unwrap(), c.name());
+        }
+        assert_eq!(Channel::from_index(3), None);
     }
 }

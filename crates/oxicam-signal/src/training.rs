@@ -3,15 +3,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::features::WindowFeatures;
-use crate::model::{LinearSubmodel, Spo2Model};
+use crate::features::{Feature, WindowFeatures};
+use crate::model::{LinearSubmodel, ModelKind, Spo2Model};
+use crate::trace::Channel;
 
 /// Channel sets, largest first: the model uses the first one whose channels are all in range.
-pub const CHANNEL_SETS: &[&[&str]] = &[
-    &["red", "green", "blue"],
-    &["red", "green"],
-    &["red", "blue"],
-    &["green", "blue"],
+pub const CHANNEL_SETS: &[&[Channel]] = &[
+    &[Channel::Red, Channel::Green, Channel::Blue],
+    &[Channel::Red, Channel::Green],
+    &[Channel::Red, Channel::Blue],
+    &[Channel::Green, Channel::Blue],
 ];
 
 /// Which features a model uses.
@@ -64,29 +65,42 @@ impl Default for TrainOptions {
 }
 
 /// The features a channel set offers under a feature set.
-pub fn features_for(channels: &[&str], set: FeatureSet) -> Vec<&'static str> {
-    let has = |c: &str| channels.contains(&c);
+pub fn features_for(channels: &[Channel], set: FeatureSet) -> Vec<Feature> {
+    use Channel::{Blue, Green, Red};
+    let has = |c: Channel| channels.contains(&c);
     let mut out = Vec::new();
-    for (a, b, names) in [
-        ("red", "green", ["ror_rg", "log_ror_rg", "log_dc_rg"]),
-        ("red", "blue", ["ror_rb", "log_ror_rb", "log_dc_rb"]),
-        ("green", "blue", ["ror_gb", "log_ror_gb", "log_dc_gb"]),
+    for (a, b, [ror, log_ror, log_dc]) in [
+        (
+            Red,
+            Green,
+            [Feature::RorRg, Feature::LogRorRg, Feature::LogDcRg],
+        ),
+        (
+            Red,
+            Blue,
+            [Feature::RorRb, Feature::LogRorRb, Feature::LogDcRb],
+        ),
+        (
+            Green,
+            Blue,
+            [Feature::RorGb, Feature::LogRorGb, Feature::LogDcGb],
+        ),
     ] {
         if has(a) && has(b) {
-            out.extend(&names[..2]);
+            out.extend([ror, log_ror]);
             if set == FeatureSet::RatiosPerfusionColour {
-                out.push(names[2]);
+                out.push(log_dc);
             }
         }
     }
     if set == FeatureSet::RatiosPerfusionColour {
-        for (c, name) in [
-            ("red", "log_pi_red"),
-            ("green", "log_pi_green"),
-            ("blue", "log_pi_blue"),
+        for (c, log_pi) in [
+            (Red, Feature::LogPiRed),
+            (Green, Feature::LogPiGreen),
+            (Blue, Feature::LogPiBlue),
         ] {
             if has(c) {
-                out.push(name);
+                out.push(log_pi);
             }
         }
     }
@@ -112,7 +126,7 @@ pub fn fit_model(
         .collect();
     (!submodels.is_empty()).then(|| Spo2Model {
         version: version.to_string(),
-        kind: "ridge".to_string(),
+        kind: ModelKind::Ridge,
         output_range: opts.output_range,
         submodels,
         smoothing_s: candidate.smoothing_s,
@@ -126,14 +140,14 @@ mod tests {
 
     #[test]
     fn feature_sets_only_use_their_channels() {
+        use Channel::{Blue, Green, Red};
         assert_eq!(
-            features_for(&["green", "blue"], FeatureSet::Ratios),
-            vec!["ror_gb", "log_ror_gb"]
+            features_for(&[Green, Blue], FeatureSet::Ratios),
+            vec![Feature::RorGb, Feature::LogRorGb]
         );
-        let rich = features_for(&["red", "green"], FeatureSet::RatiosPerfusionColour);
-        assert!(rich.contains(&"log_dc_rg") && rich.contains(&"log_pi_green"));
-        assert!(!rich
-            .iter()
-            .any(|f| f.contains("blue") || f.ends_with("gb") || f.ends_with("rb")));
+        let rich = features_for(&[Red, Green], FeatureSet::RatiosPerfusionColour);
+        assert!(rich.contains(&Feature::LogDcRg) && rich.contains(&Feature::LogPiGreen));
+        let names = serde_json::to_string(&rich).unwrap();
+        assert!(!names.contains("blue") && !names.contains("gb") && !names.contains("rb"));
     }
 }

@@ -1,6 +1,8 @@
 //! Heart rate and SpO2 on the real UW phone-camera traces (shared data beside the repo):
 //! bounds set from measured leave-one-subject-out numbers, with margin for noise.
 
+mod common;
+
 use std::path::PathBuf;
 
 use oxicam_signal::dataset::{parse_reference_csv, parse_rgb_csv, LabelSource};
@@ -83,21 +85,16 @@ fn real_traces_heart_rate_and_loso_spo2_beat_the_bounds() {
 
 #[test]
 fn the_shipped_model_is_reproduced_by_training_on_the_shared_data() {
-    use oxicam_signal::evaluation::{fit_groups, select_candidate, Group};
-    use oxicam_signal::Spo2Model;
+    use oxicam_signal::evaluation::{fit_groups, select_candidate, RecordingWindows};
     let recordings = load();
     let opts = EvalOptions::default();
     let labelled: Vec<_> = recordings.iter().map(|r| label_windows(r, &opts)).collect();
-    let groups: Vec<Group> = recordings
-        .iter()
-        .zip(&labelled)
-        .map(|(r, ws)| (r.subject.as_str(), ws.as_slice()))
-        .collect();
-    let (candidate, _) = select_candidate(&groups, &opts);
+    let groups = RecordingWindows::pair(&recordings, &labelled);
+    let candidate = select_candidate(&groups, &opts).candidate;
     let fit = |v: &str| fit_groups(&groups, &candidate, &opts, v, serde_json::Value::Null).unwrap();
     let (a, b) = (fit("a"), fit("a"));
     assert_eq!(a, b, "training is not deterministic");
-    let shipped = Spo2Model::embedded();
+    let shipped = common::shipped_model();
     assert_eq!(shipped.smoothing_s, a.smoothing_s);
     assert_eq!(shipped.submodels.len(), a.submodels.len());
     for (s, t) in shipped.submodels.iter().zip(&a.submodels) {

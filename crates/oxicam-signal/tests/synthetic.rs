@@ -1,7 +1,10 @@
 //! Synthetic traces with known truth: heart rate through harmonics, drift, noise, jittered
 //! timestamps, motion bursts and clipping; and one test per quality gate that trips it.
 
-use oxicam_signal::{analyze, AnalysisOptions, FrameSample, Report, Spo2Model, Trace};
+mod common;
+
+use common::shipped_model;
+use oxicam_signal::{analyze, AnalysisOptions, Channel, FrameSample, Gate, Report, Trace};
 use std::f64::consts::PI;
 
 /// Deterministic pseudo-noise in [-0.5, 0.5).
@@ -101,16 +104,12 @@ impl Synth {
     }
 
     fn run(&self) -> Report {
-        analyze(
-            &self.trace(),
-            &Spo2Model::embedded(),
-            &AnalysisOptions::default(),
-        )
+        analyze(&self.trace(), &shipped_model(), &AnalysisOptions::default())
     }
 }
 
 fn codes(r: &Report) -> Vec<&str> {
-    r.quality.reasons.iter().map(|q| q.code.as_str()).collect()
+    r.quality.reasons.iter().map(|q| q.code.code()).collect()
 }
 
 #[test]
@@ -196,7 +195,7 @@ fn motion_bursts_are_flagged_and_skipped() {
     let flagged: Vec<_> = r
         .windows
         .iter()
-        .filter(|w| w.reasons.iter().any(|c| c == "motion"))
+        .filter(|w| w.reasons.contains(&Gate::Motion))
         .collect();
     assert!(!flagged.is_empty(), "no window flagged for motion");
     for w in &flagged {
@@ -220,8 +219,8 @@ fn clipped_red_is_left_out_and_named() {
     }
     .run();
     assert!(r.usable, "{:?}", codes(&r));
-    assert_eq!(r.channels.excluded, vec!["red"]);
-    assert_eq!(r.channels.in_range, vec!["green", "blue"]);
+    assert_eq!(r.channels.excluded, vec![Channel::Red]);
+    assert_eq!(r.channels.in_range, vec![Channel::Green, Channel::Blue]);
     assert!((r.heart_rate_bpm.unwrap() - 72.0).abs() < 0.6);
     // The green/blue submodel still answers.
     assert!(r.spo2_percent.is_some());
@@ -242,7 +241,7 @@ fn one_channel_in_range_gives_heart_rate_without_spo2() {
 #[test]
 fn calibration_shifts_spo2_to_the_reference_reading() {
     let trace = Synth::default().trace();
-    let model = Spo2Model::embedded();
+    let model = shipped_model();
     let plain = analyze(&trace, &model, &AnalysisOptions::default());
     let opts = AnalysisOptions {
         reference_spo2: Some(97.0),
@@ -281,13 +280,22 @@ fn waveform_is_the_pulse_at_fifteen_hertz() {
     let corr: f64 = mid.iter().zip(lagged).map(|(a, b)| a * b).sum::<f64>()
         / mid.iter().map(|a| a * a).sum::<f64>();
     assert!(corr > 0.9, "{corr}");
-    assert_eq!(r.channels.heart_rate.as_deref(), Some("green"));
+    assert_eq!(r.channels.heart_rate, Some(Channel::Green));
 }
 
 #[test]
 fn json_has_the_contract_fields() {
     let r = Synth::default().run();
     let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+    // The schema version comes first, so a reader sees it before anything it may not know.
+    let text = serde_json::to_string(&r).unwrap();
+    assert!(
+        text.starts_with(r#"{"schema_version":"2","#),
+        "{}",
+        &text[..40]
+    );
+    let back: Report = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, r);
     for key in [
         "heart_rate_bpm",
         "spo2_percent",
@@ -312,7 +320,7 @@ fn json_has_the_contract_fields() {
     ] {
         assert!(w.get(key).is_some(), "window missing {key}");
     }
-    assert_eq!(v["model"]["version"], Spo2Model::embedded().version());
+    assert_eq!(v["model"]["version"], shipped_model().version());
 }
 
 // ---- one test per gate ----
@@ -448,7 +456,7 @@ fn gate_hr_out_of_range() {
 
 #[test]
 fn gate_invalid_trace_and_truncated() {
-    let model = Spo2Model::embedded();
+    let model = shipped_model();
     let r = analyze(&Trace::default(), &model, &AnalysisOptions::default());
     assert_eq!(codes(&r), vec!["invalid_trace"]);
     let mut t = Synth::default().trace();
@@ -459,7 +467,7 @@ fn gate_invalid_trace_and_truncated() {
 
 #[test]
 fn hostile_traces_never_panic() {
-    let model = Spo2Model::embedded();
+    let model = shipped_model();
     let opts = AnalysisOptions::default();
     let sample = |t: f64, v: f64| FrameSample {
         t_s: t,

@@ -1,8 +1,23 @@
 //! oxicam-video: the only crate that touches FFmpeg. Decodes a video file into a per-frame
-//! colour trace (`oxicam_signal::Trace`) with real timestamps and the video's metadata.
+//! colour trace (`oxicam_signal::Trace`) with real timestamps and the video's metadata, and
+//! runs the pipeline from a file to a report.
+//!
+//! # Layout
+//!
+//! - [`extract_trace`] (here) with [`DecodeOptions`]: file -> [`DecodedVideo`] (trace + meta).
+//!   - `decode`: demuxing and decoding with FFmpeg, streaming, with timestamps from the
+//!     container (VFR-safe), duration limits, cancellation and truncation handling.
+//!   - [`stats`]: per-frame statistics from the Y/U/V planes (region means, clipped shares,
+//!     luma grid), converted to RGB with the stream's matrix and range.
+//!   - `error`: [`VideoError`], one variant per way a file is unusable, with stable codes.
+//! - [`pipeline`]: decode -> analyse (`oxicam_signal`) -> attach the video's facts, the one
+//!   path the CLI and the HTTP service share; the built-in model and model loading.
+//! - [`synth`]: renders a colour trace into an encoded video with known truth (tests, `oxicam
+//!   synth`, benchmarks).
 
 mod decode;
 mod error;
+pub mod pipeline;
 pub mod stats;
 pub mod synth;
 

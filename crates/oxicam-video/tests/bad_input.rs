@@ -4,11 +4,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::*;
+use oxicam_testkit::fixtures::run_ffmpeg as ffmpeg;
 use oxicam_video::synth::Codec;
 use oxicam_video::{extract_trace, DecodeOptions, VideoError};
 
@@ -25,18 +25,6 @@ fn assert_code(path: &Path, code: &str) -> VideoError {
     assert!(err.is_client_error(), "{code} is the input's fault");
     assert!(!err.to_string().is_empty());
     err
-}
-
-/// Runs the ffmpeg CLI (installed by scripts/test.sh) to make a fixture our synth cannot.
-fn ffmpeg(args: &[&str], out: &Path) -> PathBuf {
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .arg(out)
-        .status()
-        .expect("the ffmpeg CLI is installed (scripts/test.sh installs it)");
-    assert!(status.success(), "ffmpeg {args:?}");
-    out.to_path_buf()
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {

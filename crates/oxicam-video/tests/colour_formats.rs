@@ -4,21 +4,17 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::*;
 use oxicam_video::synth::Codec;
 
 fn reencode(src: &Path, dst: PathBuf, args: &[&str]) -> PathBuf {
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-        .arg(src)
-        .args(args)
-        .arg(&dst)
-        .status()
-        .expect("the ffmpeg CLI is installed (scripts/test.sh installs it)");
-    assert!(status.success(), "ffmpeg {args:?}");
-    dst
+    let input = src.to_str().expect("a UTF-8 temp path");
+    let args: Vec<&str> = ["-i", input]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    oxicam_testkit::fixtures::run_ffmpeg(&args, &dst)
 }
 
 fn mean_rgb(rows: &[[f64; 3]]) -> [f64; 3] {

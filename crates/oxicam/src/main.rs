@@ -1,5 +1,8 @@
 //! The `oxicam` command line: analyze, serve, eval, train, synth and smoke.
-//! Each subcommand lives in its own module under `commands/` and is a thin layer over the crates.
+//! Each subcommand lives in its own module under `commands/` and is a thin layer over the crates:
+//! `analyze` over `oxicam_video::pipeline`, `serve` over `oxicam_server`, `eval` and `train` over
+//! `oxicam_signal`'s evaluation and training (data folders read by `commands::data`), `synth`
+//! over `oxicam_video::synth`, `smoke` a client of a running service.
 
 mod commands;
 
@@ -45,9 +48,19 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader went away (`oxicam analyze ... | head`): stop quietly, as Unix tools do.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("oxicam: {err:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -1,11 +1,16 @@
 //! Process-level tests of `oxicam serve`: the built binary on a loopback port, driven over raw
 //! HTTP: SIGTERM drain with an upload in flight, JSON request logs, environment settings.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use oxicam_testkit::fixtures::synth_clip;
+use oxicam_testkit::http::{
+    exchange, get_request, multipart_body, multipart_type, post_request_with, read_response,
+    RawResponse,
+};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 struct Served {
@@ -119,85 +124,20 @@ fn scratch_dir(name: &str) -> PathBuf {
 }
 
 /// 30 s of the embedded real trace as a small H.264 clip, made once per test binary.
-fn clip() -> &'static Path {
-    static CLIP: OnceLock<PathBuf> = OnceLock::new();
-    CLIP.get_or_init(|| {
-        let path = scratch_dir("clip").join("clip.mp4");
-        let options = oxicam_video::synth::SynthOptions {
-            seconds: Some(30.0),
-            width: 160,
-            height: 120,
-            ..oxicam_video::synth::SynthOptions::new(oxicam_video::synth::embedded_trace(), &path)
-        };
-        oxicam_video::synth::render(&options).expect("synth renders");
-        path
-    })
+fn clip() -> PathBuf {
+    synth_clip("clip.mp4", 30.0, 160, 120)
 }
 
-const BOUNDARY: &str = "oxicamprocesstestboundary";
-
-fn upload_request(path: &str, video: &[u8], extra_headers: &str) -> Vec<u8> {
-    let mut body = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"clip.mp4\"\r\n\
-         Content-Type: video/mp4\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(video);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra_headers}\
-         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    request.extend_from_slice(&body);
-    request
+fn upload_request(path: &str, video: &[u8], headers: &[(&str, &str)]) -> Vec<u8> {
+    let content_type = multipart_type();
+    let mut headers = headers.to_vec();
+    headers.push(("Content-Type", &content_type));
+    let body = multipart_body(&[("file", Some("clip.mp4"), "video/mp4", video)]);
+    post_request_with(path, &headers, &body)
 }
 
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then_some(v.trim())
-        })
-    }
-}
-
-fn read_answer(stream: &mut TcpStream) -> Answer {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).expect("a complete response");
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
-    Answer {
-        status: head.split_whitespace().nth(1).unwrap().parse().unwrap(),
-        head: head.to_string(),
-        body: body.to_string(),
-    }
-}
-
-fn exchange(addr: SocketAddr, request: &[u8]) -> Answer {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.write_all(request).unwrap();
-    read_answer(&mut stream)
-}
-
-fn get(addr: SocketAddr, path: &str) -> Answer {
-    exchange(
-        addr,
-        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
+fn get(addr: SocketAddr, path: &str) -> RawResponse {
+    exchange(addr, &get_request(path))
 }
 
 #[test]
@@ -206,7 +146,7 @@ fn sigterm_turns_readiness_off_finishes_the_upload_in_flight_and_exits_0() {
     assert_eq!(get(served.addr, "/readyz").status, 200);
 
     let video = std::fs::read(clip()).unwrap();
-    let request = upload_request("/run", &video, "X-Request-Id: drain-test-1\r\n");
+    let request = upload_request("/run", &video, &[("X-Request-Id", "drain-test-1")]);
     let half = request.len() / 2;
     let mut in_flight = TcpStream::connect(served.addr).unwrap();
     in_flight.write_all(&request[..half]).unwrap();
@@ -232,9 +172,12 @@ fn sigterm_turns_readiness_off_finishes_the_upload_in_flight_and_exits_0() {
         "new connections are refused after the grace period"
     );
     in_flight.write_all(&request[half..]).unwrap();
-    let answer = read_answer(&mut in_flight);
+    let answer = read_response(&mut in_flight);
     assert_eq!(answer.status, 200, "{}", answer.body);
-    assert_eq!(answer.header("x-request-id"), Some("drain-test-1"));
+    assert_eq!(
+        answer.header("x-request-id").as_deref(),
+        Some("drain-test-1")
+    );
     let heart_rate = answer.json()["heart_rate_bpm"]
         .as_f64()
         .expect("a heart rate");
@@ -302,11 +245,11 @@ fn environment_sets_colour_sha_and_the_bad_run_fault() {
     assert!(generated_id.len() >= 16);
 
     let video = std::fs::read(clip()).unwrap();
-    let broken = exchange(served.addr, &upload_request("/run", &video, ""));
+    let broken = exchange(served.addr, &upload_request("/run", &video, &[]));
     assert_eq!(broken.status, 500);
     assert!(broken.json().get("heart_rate_bpm").is_none());
     // The fault is limited to the legacy route the smoke test uses.
-    let fine = exchange(served.addr, &upload_request("/v1/analyses", &video, ""));
+    let fine = exchange(served.addr, &upload_request("/v1/analyses", &video, &[]));
     assert_eq!(fine.status, 200, "{}", fine.body);
 }
 

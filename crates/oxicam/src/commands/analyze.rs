@@ -3,14 +3,17 @@
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use oxicam_signal::dataset::parse_rgb_csv;
-use oxicam_signal::{analyze, AnalysisOptions, Report, Spo2Model, Trace};
-use oxicam_video::{extract_trace, DecodeOptions};
+use oxicam_signal::{AnalysisOptions, Channel, Report, Trace};
+use oxicam_video::pipeline::{
+    analyze_trace, analyze_video, load_model, PipelineOptions, REFERENCE_SPO2_RANGE,
+};
+use oxicam_video::DecodeOptions;
 
 /// Exit code for a recording that was read but is unusable (refused with reasons).
 const EXIT_UNUSABLE: u8 = 2;
@@ -38,10 +41,14 @@ pub struct Args {
 
 fn parse_spo2(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
-    if (50.0..=100.0).contains(&v) {
+    if REFERENCE_SPO2_RANGE.contains(&v) {
         Ok(v)
     } else {
-        Err(format!("{v} is not a plausible SpO2 reading (50-100 %)"))
+        Err(format!(
+            "{v} is not a plausible SpO2 reading ({}-{} %)",
+            REFERENCE_SPO2_RANGE.start(),
+            REFERENCE_SPO2_RANGE.end()
+        ))
     }
 }
 
@@ -51,81 +58,76 @@ fn is_trace_csv(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
 }
 
-fn load_trace(args: &Args) -> anyhow::Result<(Trace, Option<oxicam_signal::VideoMeta>)> {
-    if is_trace_csv(&args.file) {
-        let text = std::fs::read_to_string(&args.file)
-            .with_context(|| format!("reading {}", args.file.display()))?;
-        let rows = parse_rgb_csv(&text).with_context(|| args.file.display().to_string())?;
-        anyhow::ensure!(args.fps > 0.0, "--fps must be positive");
-        return Ok((Trace::from_rgb_rows(&rows, args.fps), None));
-    }
-    let mut opts = DecodeOptions::default();
-    let bar = std::io::stderr().is_terminal().then(|| {
+fn read_trace_csv(args: &Args) -> anyhow::Result<Trace> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    let rows = parse_rgb_csv(&text).with_context(|| args.file.display().to_string())?;
+    anyhow::ensure!(args.fps > 0.0, "--fps must be positive");
+    Ok(Trace::from_rgb_rows(&rows, args.fps))
+}
+
+/// A decoding progress bar, on a terminal only.
+fn progress_bar() -> Option<ProgressBar> {
+    std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new(0);
         bar.set_style(
             ProgressStyle::with_template("decoding {bar:30} {pos}/{len} s")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar
-    });
-    if let Some(bar) = &bar {
-        let bar = bar.clone();
-        opts.progress = Some(Arc::new(move |done: f64, total: Option<f64>| {
-            if let Some(total) = total {
-                bar.set_length(total.ceil() as u64);
-            }
-            bar.set_position(done as u64);
-        }));
-    }
-    let decoded = extract_trace(&args.file, &opts);
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let decoded = decoded.with_context(|| format!("cannot analyze {}", args.file.display()))?;
-    Ok((decoded.trace, Some(decoded.meta)))
+    })
+}
+
+fn names(channels: &[Channel]) -> String {
+    let names: Vec<&str> = channels.iter().map(|c| c.name()).collect();
+    names.join(", ")
 }
 
 fn opt(v: Option<f64>, unit: &str) -> String {
     v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}{unit}"))
 }
 
-fn print_human(r: &Report) {
-    println!("heart rate   {}", opt(r.heart_rate_bpm, " bpm"));
+fn write_human(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
+    writeln!(out, "heart rate   {}", opt(r.heart_rate_bpm, " bpm"))?;
     let cal = r.calibration.as_ref().map_or(String::new(), |c| {
         format!(
             ", calibrated to {} % (offset {:+.1})",
             c.reference_spo2, c.offset
         )
     });
-    println!(
+    writeln!(
+        out,
         "SpO2         {}   (model {}{cal})",
         opt(r.spo2_percent, " %"),
         r.model.version
-    );
-    println!("confidence   {:.2}", r.confidence);
-    println!(
+    )?;
+    writeln!(out, "confidence   {:.2}", r.confidence)?;
+    writeln!(
+        out,
         "verdict      {}",
         if r.usable { "usable" } else { "UNUSABLE" }
-    );
+    )?;
     for reason in &r.quality.reasons {
-        println!("  - {}: {}", reason.code, reason.message);
+        writeln!(out, "  - {}: {}", reason.code, reason.message)?;
     }
     if let Some(ch) = &r.channels.heart_rate {
         let excluded = if r.channels.excluded.is_empty() {
             String::new()
         } else {
-            format!("; out of range: {}", r.channels.excluded.join(", "))
+            format!("; out of range: {}", names(&r.channels.excluded))
         };
-        println!(
+        writeln!(
+            out,
             "channels     pulse from {ch}; SpO2 from {}{excluded}",
-            r.channels.in_range.join(", ")
-        );
+            names(&r.channels.in_range)
+        )?;
     }
     if let Some(pi) = r.perfusion_index {
-        println!("perfusion    {pi:.2} %");
+        writeln!(out, "perfusion    {pi:.2} %")?;
     }
     if let Some(v) = &r.video {
-        println!(
+        writeln!(
+            out,
             "video        {} in {}, {}x{}, {} frames, {:.1} s{}",
             v.codec,
             v.container,
@@ -134,60 +136,79 @@ fn print_human(r: &Report) {
             v.frame_count,
             v.duration_s,
             if v.truncated { " (truncated)" } else { "" }
-        );
+        )?;
     }
     if !r.windows.is_empty() {
-        println!();
-        println!(
+        writeln!(out)?;
+        writeln!(
+            out,
             "{:>7} {:>7} {:>7} {:>6} {:>7} {:>6}  status",
             "start", "end", "HR", "SpO2", "SNR dB", "chan"
-        );
+        )?;
         for w in &r.windows {
-            println!(
+            writeln!(
+                out,
                 "{:>7.1} {:>7.1} {:>7} {:>6} {:>7} {:>6}  {}",
                 w.start_s,
                 w.end_s,
                 opt(w.heart_rate_bpm, ""),
                 opt(w.spo2_percent, ""),
                 opt(w.snr_db, ""),
-                w.channel.as_deref().unwrap_or("-"),
+                w.channel.map_or("-", |c| c.name()),
                 if w.usable {
                     "ok".to_string()
                 } else {
-                    w.reasons.join(",")
+                    let codes: Vec<&str> = w.reasons.iter().map(|g| g.code()).collect();
+                    codes.join(",")
                 }
-            );
+            )?;
         }
     }
-    println!();
-    println!("{}", r.notice);
+    writeln!(out)?;
+    writeln!(out, "{}", r.notice)?;
+    Ok(())
 }
 
 /// Reads the file and analyses it: the report `run` prints.
 pub fn analyze_file(args: &Args) -> anyhow::Result<Report> {
     anyhow::ensure!(args.hop > 0.0, "--hop must be positive");
-    let model = match &args.model {
-        Some(path) => Spo2Model::from_path(path)?,
-        None => Spo2Model::embedded(),
-    };
-    let (trace, meta) = load_trace(args)?;
-    let opts = AnalysisOptions {
+    let model = load_model(args.model.as_deref())?;
+    let analysis = AnalysisOptions {
         reference_spo2: args.reference_spo2,
         hop_s: args.hop,
         ..AnalysisOptions::default()
     };
-    let mut report = analyze(&trace, &model, &opts);
-    report.video = meta;
-    Ok(report)
+    if is_trace_csv(&args.file) {
+        let trace = read_trace_csv(args)?;
+        return Ok(analyze_trace(&trace, None, &model, &analysis));
+    }
+    let bar = progress_bar();
+    let mut decode = DecodeOptions::default();
+    if let Some(bar) = &bar {
+        let bar = bar.clone();
+        decode.progress = Some(Arc::new(move |done: f64, total: Option<f64>| {
+            if let Some(total) = total {
+                bar.set_length(total.ceil() as u64);
+            }
+            bar.set_position(done as u64);
+        }));
+    }
+    let report = analyze_video(&args.file, &model, &PipelineOptions { decode, analysis });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    report.with_context(|| format!("cannot analyze {}", args.file.display()))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = analyze_file(&args)?;
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print_human(&report);
+        write_human(&mut out, &report)?;
     }
+    out.flush()?;
     if report.usable {
         return Ok(ExitCode::SUCCESS);
     }
@@ -205,6 +226,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oxicam_signal::Gate;
     use oxicam_video::synth::{
         embedded_trace, render, Codec, SynthOptions, EMBEDDED_TRACE_HEART_RATE_BPM,
     };
@@ -242,11 +264,7 @@ mod tests {
     fn trace_csv_and_unusable_input() {
         let dir = tempfile::tempdir().unwrap();
         let csv = dir.path().join("trace.csv");
-        let rows: String = embedded_trace()
-            .iter()
-            .map(|[r, g, b]| format!("{r},{g},{b}\n"))
-            .collect();
-        std::fs::write(&csv, format!("R,G,B\n{rows}")).unwrap();
+        oxicam_testkit::fixtures::write_embedded_trace_csv(&csv);
         let report = analyze_file(&args(csv)).unwrap();
         assert!(report.usable && report.video.is_none());
         assert!((report.heart_rate_bpm.unwrap() - EMBEDDED_TRACE_HEART_RATE_BPM).abs() < 1.5);
@@ -255,7 +273,7 @@ mod tests {
         std::fs::write(&short, "R,G,B\n200,60,40\n201,61,41\n").unwrap();
         let report = analyze_file(&args(short.clone())).unwrap();
         assert!(!report.usable);
-        assert_eq!(report.quality.reasons[0].code, "too_short");
+        assert_eq!(report.quality.reasons[0].code, Gate::TooShort);
         assert_eq!(run(args(short)).unwrap(), ExitCode::from(EXIT_UNUSABLE));
 
         let bad = dir.path().join("bad.csv");

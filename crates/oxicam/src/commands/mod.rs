@@ -1,6 +1,8 @@
 //! One module per subcommand; each exposes `Args` (clap) and `run(Args) -> Result<ExitCode>`.
+//! `data` holds what `eval` and `train` share: the data-folder flags and the loader.
 
 pub mod analyze;
+pub mod data;
 pub mod eval;
 pub mod serve;
 pub mod smoke;

@@ -1,28 +1,27 @@
-//! `oxicam serve`: runs the HTTP service and web page (`oxicam_server`) with limits from flags
-//! or environment; drains on SIGTERM/SIGINT and exits 0.
+//! `oxicam serve`: runs the HTTP service and web page (`oxicam_server`). Every setting comes
+//! from a flag or its environment variable, with the defaults of `oxicam_server::config`;
+//! drains on SIGTERM/SIGINT and exits 0.
 
-use oxicam_server::{Fault, LogFormat, ServerConfig};
+use oxicam_server::config::{
+    self, Fault, LogFormat, ServerConfig, DEFAULT_ADDR, DEFAULT_BODY_LIMIT_MB,
+    DEFAULT_DRAIN_GRACE_S, DEFAULT_DRAIN_TIMEOUT_S, DEFAULT_LOG_FILTER, DEFAULT_MAX_DURATION_S,
+    DEFAULT_TIMEOUT_S, DEFAULT_UPLOAD_IDLE_TIMEOUT_S,
+};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Environment:\n  \
-    OXICAM_COLOR      blue/green colour reported by GET /version\n  \
-    OXICAM_GIT_SHA    overrides the git sha reported by GET /version (default: build time)\n  \
-    OXICAM_FAULT      testing only: `bad-run` makes POST /run answer 500 without a heart rate,\n                    \
-    so a blue/green smoke test must fail on this build\n  \
-    OXICAM_LOG        log filter (tracing EnvFilter syntax), default `info`")]
 pub struct Args {
     /// Address to listen on.
-    #[arg(long, env = "OXICAM_ADDR", default_value = "0.0.0.0:8000")]
+    #[arg(long, env = "OXICAM_ADDR", default_value = DEFAULT_ADDR)]
     pub addr: SocketAddr,
     /// Largest accepted upload, in MB (answered 413 as soon as it is crossed).
-    #[arg(long, env = "OXICAM_BODY_LIMIT_MB", default_value_t = 200)]
+    #[arg(long, env = "OXICAM_BODY_LIMIT_MB", default_value_t = DEFAULT_BODY_LIMIT_MB)]
     pub body_limit_mb: u64,
     /// Longest accepted video, in seconds.
-    #[arg(long, env = "OXICAM_MAX_DURATION_S", default_value_t = 120.0)]
+    #[arg(long, env = "OXICAM_MAX_DURATION_S", default_value_t = DEFAULT_MAX_DURATION_S)]
     pub max_duration_s: f64,
     /// Analyses decoding at once (default: number of cores).
     #[arg(long, env = "OXICAM_CONCURRENCY")]
@@ -31,10 +30,10 @@ pub struct Args {
     #[arg(long, env = "OXICAM_QUEUE")]
     pub queue: Option<usize>,
     /// Time limit for one analysis including queueing, in seconds.
-    #[arg(long, env = "OXICAM_TIMEOUT_S", default_value_t = 120)]
+    #[arg(long, env = "OXICAM_TIMEOUT_S", default_value_t = DEFAULT_TIMEOUT_S)]
     pub timeout_s: u64,
     /// Seconds an upload may send nothing before it is cut off with 408.
-    #[arg(long, env = "OXICAM_UPLOAD_IDLE_TIMEOUT_S", default_value_t = 30)]
+    #[arg(long, env = "OXICAM_UPLOAD_IDLE_TIMEOUT_S", default_value_t = DEFAULT_UPLOAD_IDLE_TIMEOUT_S)]
     pub upload_idle_timeout_s: u64,
     /// SpO2 model file (default: the model compiled into the binary).
     #[arg(long, env = "OXICAM_MODEL")]
@@ -43,10 +42,10 @@ pub struct Args {
     #[arg(long, env = "OXICAM_TMP_DIR")]
     pub tmp_dir: Option<PathBuf>,
     /// After SIGTERM, seconds to keep accepting while /readyz reports false.
-    #[arg(long, env = "OXICAM_DRAIN_GRACE_S", default_value_t = 5.0)]
+    #[arg(long, env = "OXICAM_DRAIN_GRACE_S", default_value_t = DEFAULT_DRAIN_GRACE_S)]
     pub drain_grace_secs: f64,
     /// After the listener closed, seconds to wait for in-flight requests at most.
-    #[arg(long, env = "OXICAM_DRAIN_TIMEOUT_S", default_value_t = 150.0)]
+    #[arg(long, env = "OXICAM_DRAIN_TIMEOUT_S", default_value_t = DEFAULT_DRAIN_TIMEOUT_S)]
     pub drain_timeout_secs: f64,
     /// Decoder threads per analysis (default: cores, at most 4).
     #[arg(long, env = "OXICAM_DECODE_THREADS")]
@@ -54,6 +53,19 @@ pub struct Args {
     /// Log format.
     #[arg(long, env = "OXICAM_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormatArg,
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, env = "OXICAM_LOG", default_value = DEFAULT_LOG_FILTER)]
+    pub log: String,
+    /// Blue/green colour reported by GET /version.
+    #[arg(long, env = "OXICAM_COLOR")]
+    pub color: Option<String>,
+    /// Git commit reported by GET /version (default: the one recorded at build time).
+    #[arg(long, env = "OXICAM_GIT_SHA")]
+    pub git_sha: Option<String>,
+    /// Testing only: `bad-run` makes POST /run answer 500 without a heart rate, so a blue/green
+    /// smoke test must fail on this build. Any other value is no fault.
+    #[arg(long, env = "OXICAM_FAULT", value_parser = parse_fault)]
+    pub fault: Option<Fault>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -62,8 +74,11 @@ pub enum LogFormatArg {
     Json,
 }
 
+fn parse_fault(value: &str) -> Result<Fault, String> {
+    Ok(Fault::from_name(value))
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let defaults = ServerConfig::default();
     let seconds = |name: &str, value: f64| {
         anyhow::ensure!(
             value.is_finite() && value >= 0.0,
@@ -80,8 +95,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         addr: args.addr,
         body_limit_bytes: args.body_limit_mb * 1024 * 1024,
         max_duration_s: args.max_duration_s,
-        concurrency: args.concurrency.unwrap_or(defaults.concurrency).max(1),
-        queue: args.queue.unwrap_or(defaults.queue),
+        concurrency: args
+            .concurrency
+            .unwrap_or_else(config::default_concurrency)
+            .max(1),
+        queue: args.queue.unwrap_or_else(config::default_queue),
         timeout: Duration::from_secs(args.timeout_s.max(1)),
         upload_idle_timeout: Duration::from_secs(args.upload_idle_timeout_s.max(1)),
         model_path: args.model,
@@ -90,15 +108,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         drain_timeout: seconds("drain-timeout-secs", args.drain_timeout_secs)?,
         decode_threads: args
             .decode_threads
-            .unwrap_or(defaults.decode_threads)
+            .unwrap_or_else(config::default_decode_threads)
             .max(1),
         log_format: match args.log_format {
             LogFormatArg::Text => LogFormat::Text,
             LogFormatArg::Json => LogFormat::Json,
         },
-        color: std::env::var("OXICAM_COLOR").ok(),
-        git_sha: std::env::var("OXICAM_GIT_SHA").ok(),
-        fault: Fault::from_env(),
+        log_filter: args.log,
+        color: args.color,
+        git_sha: args.git_sha,
+        fault: args.fault.unwrap_or_default(),
     };
     oxicam_server::run(config)?;
     Ok(ExitCode::SUCCESS)

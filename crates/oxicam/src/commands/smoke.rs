@@ -2,8 +2,9 @@
 //! colour, and a real `POST /run` with a clip rendered in-process from a trace of known heart rate).
 
 use anyhow::{bail, Context};
+use oxicam_server::VersionInfo;
+use oxicam_signal::Report;
 use reqwest::blocking::{multipart, Client};
-use serde_json::Value;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -144,20 +145,15 @@ impl Smoke {
         if status != 200 {
             bail!("GET /version answered HTTP {status}: {}", snippet(&body));
         }
-        let v: Value = serde_json::from_str(&body)
-            .with_context(|| format!("/version is not JSON: {}", snippet(&body)))?;
-        let field = |name: &str| {
-            v.get(name)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        let (version, git_sha, color, model) = (
-            field("version"),
-            field("git_sha"),
-            field("color"),
-            field("model_version"),
-        );
+        let v: VersionInfo = serde_json::from_str(&body)
+            .with_context(|| format!("/version is not the expected JSON: {}", snippet(&body)))?;
+        let color = v.color.clone().unwrap_or_default();
+        let VersionInfo {
+            version,
+            git_sha,
+            model_version: model,
+            ..
+        } = v;
         if version.is_empty() {
             bail!("/version has no \"version\": {}", snippet(&body));
         }
@@ -207,9 +203,9 @@ impl Smoke {
         if status != 200 {
             bail!("POST /run answered HTTP {status}: {}", snippet(&body));
         }
-        let report: Value = serde_json::from_str(&body)
-            .with_context(|| format!("/run answer is not JSON: {}", snippet(&body)))?;
-        let Some(hr) = report.get("heart_rate_bpm").and_then(Value::as_f64) else {
+        let report: Report = serde_json::from_str(&body)
+            .with_context(|| format!("/run answer is not a report: {}", snippet(&body)))?;
+        let Some(hr) = report.heart_rate_bpm else {
             bail!("/run answer has no heart_rate_bpm: {}", snippet(&body));
         };
         if (hr - expected_bpm).abs() > tolerance_bpm {
@@ -218,8 +214,7 @@ impl Smoke {
             );
         }
         let spo2 = report
-            .get("spo2_percent")
-            .and_then(Value::as_f64)
+            .spo2_percent
             .map_or("none".to_string(), |s| format!("{s:.1} %"));
         Ok(format!(
             "{} kB clip: heart rate {hr:.1} bpm (reference {expected_bpm:.1}), SpO2 {spo2}",

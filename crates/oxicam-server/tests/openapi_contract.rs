@@ -1,0 +1,245 @@
+//! The OpenAPI document is the contract: every route and method it lists is exercised here,
+//! and every answer, success or error, must have a documented status and content type and a
+//! body that validates (`jsonschema`) against the schema the document gives for it.
+
+mod common;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, Method, Request};
+use common::*;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// The document `GET /openapi.json` serves, and what the tests have checked against it.
+struct Contract {
+    doc: Value,
+    exercised: BTreeSet<(String, String, String)>,
+}
+
+impl Contract {
+    async fn fetch(app: &TestApp) -> Contract {
+        let response = app.get("/openapi.json").await;
+        assert_eq!(response.status, 200);
+        Contract {
+            doc: response.json(),
+            exercised: BTreeSet::new(),
+        }
+    }
+
+    /// A validator for `schema`, resolving `#/components/...` references in the document.
+    fn validator(&self, schema: &Value) -> jsonschema::Validator {
+        let mut root = schema.clone();
+        root.as_object_mut()
+            .expect("a schema object")
+            .insert("components".into(), self.doc["components"].clone());
+        jsonschema::validator_for(&root)
+            .unwrap_or_else(|e| panic!("the document's schema does not compile: {e}\n{schema}"))
+    }
+
+    fn check_body(&self, schema: &Value, body: &Value, what: &str) {
+        let validator = self.validator(schema);
+        let errors: Vec<String> = validator
+            .iter_errors(body)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{what}: body does not match the documented schema:\n{}\nbody: {body}",
+            errors.join("\n")
+        );
+    }
+
+    /// Checks one answer of `method path`: the status is documented, the content type is the
+    /// documented one, and a JSON body matches the documented schema.
+    fn check(&mut self, method: &Method, path: &str, response: &TestResponse) {
+        let method = method.as_str().to_ascii_lowercase();
+        let status = response.status.as_u16().to_string();
+        let what = format!("{} {path} -> {status}", method.to_uppercase());
+        let operation = &self.doc["paths"][path][&method];
+        assert!(operation.is_object(), "{what}: route not documented");
+        let documented = &operation["responses"][&status];
+        assert!(documented.is_object(), "{what}: status not documented");
+        self.exercised.insert((path.to_string(), method, status));
+        let Some(content) = documented["content"].as_object() else {
+            assert!(response.body.is_empty(), "{what}: undocumented body");
+            return;
+        };
+        let content_type = response.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let (media, spec) = content
+            .iter()
+            .find(|(media, _)| content_type.starts_with(media.as_str()))
+            .unwrap_or_else(|| panic!("{what}: content type {content_type} not documented"));
+        if media == "application/json" {
+            self.check_body(&spec["schema"], &response.json(), &what);
+        }
+    }
+
+    /// Every route and method of the document was exercised, with every documented status
+    /// except `unreachable` ones (route, method, status, why).
+    fn assert_complete(&self, unreachable: &[(&str, &str, &str, &str)]) {
+        let mut missing = Vec::new();
+        for (path, item) in self.doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                for status in operation["responses"].as_object().unwrap().keys() {
+                    let key = (path.clone(), method.clone(), status.clone());
+                    let excused = unreachable
+                        .iter()
+                        .any(|(p, m, s, _)| (*p, *m, *s) == (path, method, status));
+                    if !self.exercised.contains(&key) && !excused {
+                        missing.push(format!("{} {path} -> {status}", method.to_uppercase()));
+                    }
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "never exercised:\n{}",
+            missing.join("\n")
+        );
+    }
+}
+
+fn file_part(bytes: &[u8]) -> Vec<u8> {
+    multipart_body(&[("file", Some("clip.mp4"), "video/mp4", bytes)])
+}
+
+fn upload(path: &str, body: Vec<u8>) -> Request<Body> {
+    Request::post(path)
+        .header(header::CONTENT_TYPE, multipart_type())
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_answer_matches_the_openapi_document() {
+    const BODY_LIMIT: u64 = 32 * 1024 * 1024;
+    let app = TestApp::new(|c| {
+        c.body_limit_bytes = BODY_LIMIT;
+        c.max_duration_s = 35.0;
+        c.upload_idle_timeout = Duration::from_millis(300);
+    });
+    let mut contract = Contract::fetch(&app).await;
+    let good = std::fs::read(good_clip()).unwrap();
+    let long = std::fs::read(synth_clip("long.mp4", 39.0, 64, 48)).unwrap();
+    let scene = std::fs::read(scene_clip()).unwrap();
+    let text = b"not a video at all, just text".to_vec();
+    let stalled = || {
+        // The part header arrives, then nothing more.
+        let head = format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\n"
+        );
+        let stream = futures_util::StreamExt::chain(
+            futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(head))]),
+            futures_util::stream::pending(),
+        );
+        Body::from_stream(stream)
+    };
+
+    for route in [
+        "/",
+        "/healthz",
+        "/readyz",
+        "/version",
+        "/metrics",
+        "/openapi.json",
+    ] {
+        let response = app.get(route).await;
+        contract.check(&Method::GET, route, &response);
+    }
+    for route in ["/run", "/v1/analyses"] {
+        let cases: Vec<Request<Body>> = vec![
+            upload(route, file_part(&good)),
+            upload(
+                route,
+                multipart_body(&[("note", None, "text/plain", b"no file")]),
+            ),
+            Request::post(route)
+                .header(header::CONTENT_TYPE, multipart_type())
+                .header(header::CONTENT_LENGTH, BODY_LIMIT * 4)
+                .body(Body::from(good[..1000].to_vec()))
+                .unwrap(),
+            upload(route, file_part(&long)),
+            upload(route, file_part(&text)),
+            upload(route, file_part(&scene)),
+            Request::post(route)
+                .header(header::CONTENT_TYPE, multipart_type())
+                .body(stalled())
+                .unwrap(),
+        ];
+        for request in cases {
+            let response = app.send(request).await;
+            contract.check(&Method::POST, route, &response);
+        }
+    }
+    let calibrated = app
+        .send(upload(
+            "/v1/analyses",
+            multipart_body(&[
+                ("file", Some("clip.mp4"), "video/mp4", &good),
+                ("reference_spo2", None, "text/plain", b"97"),
+            ]),
+        ))
+        .await;
+    assert_eq!(calibrated.status, 200);
+    contract.check(&Method::POST, "/v1/analyses", &calibrated);
+
+    // Over the time limit: 503 on both upload routes.
+    let slow = TestApp::new(|c| c.timeout = Duration::from_millis(1));
+    for route in ["/run", "/v1/analyses"] {
+        let response = slow.send(upload(route, file_part(&good))).await;
+        assert_eq!(response.status, 503);
+        contract.check(&Method::POST, route, &response);
+    }
+    // The blue/green test fault: 500 on /run.
+    let faulty = TestApp::new(|c| c.fault = oxicam_server::Fault::BadRun);
+    let response = faulty.send(upload("/run", file_part(&good))).await;
+    assert_eq!(response.status, 500);
+    contract.check(&Method::POST, "/run", &response);
+
+    contract.assert_complete(&[
+        (
+            "/readyz",
+            "get",
+            "503",
+            "only while draining: serve's socket tests",
+        ),
+        (
+            "/v1/analyses",
+            "post",
+            "500",
+            "a server-side failure cannot be caused from outside",
+        ),
+    ]);
+
+    // Answers outside the documented routes still use the documented error body.
+    let error_body = json!({ "$ref": "#/components/schemas/ErrorBody" });
+    for response in [app.get("/nope").await, app.get("/run").await] {
+        assert!([404, 405].contains(&response.status.as_u16()));
+        contract.check_body(&error_body, &response.json(), "fallback");
+    }
+    app.assert_tmp_empty_soon().await;
+}
+
+#[test]
+fn a_body_off_the_document_is_caught() {
+    // The checker itself must be able to fail: a report missing required fields and an error
+    // with a number for its code do not validate.
+    let doc = serde_json::to_value(oxicam_server::openapi()).unwrap();
+    let contract = Contract {
+        doc,
+        exercised: BTreeSet::new(),
+    };
+    let report = json!({ "$ref": "#/components/schemas/Report" });
+    let error = json!({ "$ref": "#/components/schemas/ErrorBody" });
+    for (schema, body) in [
+        (&report, json!({ "usable": true })),
+        (&error, json!({ "error": { "code": 7, "message": "x" } })),
+    ] {
+        let caught = std::panic::catch_unwind(|| contract.check_body(schema, &body, "probe"));
+        assert!(caught.is_err(), "{body} passed as {schema}");
+    }
+}
