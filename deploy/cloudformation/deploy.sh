@@ -9,7 +9,8 @@
 # never widen its own rights or replace the machine it runs on.
 # Environment: AWS_REGION (required); OXICAM_CFN_ROLE_ARN (the ci-access stack's
 # StackDeployRoleArn; the pipeline must set it); cluster: OXICAM_CLUSTER_ADMIN_ROLE_ARN
-# (required), OXICAM_OPERATOR_API_CIDR (optional public API access for an operator network);
+# (required), OXICAM_OPERATOR_API_CIDR (public API access for an operator network; set it empty
+# to close it again, leave it unset to keep the stack's value);
 # ci-access: OXICAM_CIRCLECI_ORG_ID, OXICAM_CIRCLECI_PROJECT_ID, OXICAM_VCS_ORIGIN
 # (e.g. github.com/acme/oxicam); runner: OXICAM_RUNNER_AMI (an Ubuntu 24.04 AMI id, pinned).
 set -euo pipefail
@@ -64,7 +65,8 @@ for stack in "${ORDER[@]}"; do
       : "${OXICAM_CLUSTER_ADMIN_ROLE_ARN:?set OXICAM_CLUSTER_ADMIN_ROLE_ARN (the operators role, cluster admin)}"
       params+=("NetworkStackName=$(name network)" "CiAccessStackName=$(name ci-access)"
         "ClusterAdminRoleArn=$OXICAM_CLUSTER_ADMIN_ROLE_ARN")
-      if [ -n "${OXICAM_OPERATOR_API_CIDR:-}" ]; then params+=("OperatorApiCidr=$OXICAM_OPERATOR_API_CIDR"); fi
+      # Set (even empty: closes the public endpoint) or unset (the stack keeps its value).
+      if [ -n "${OXICAM_OPERATOR_API_CIDR+set}" ]; then params+=("OperatorApiCidr=$OXICAM_OPERATOR_API_CIDR"); fi
       ;;
     runner)
       : "${OXICAM_RUNNER_AMI:?set OXICAM_RUNNER_AMI (an Ubuntu 24.04 amd64 AMI id)}"
