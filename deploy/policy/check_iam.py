@@ -27,6 +27,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cfn_yaml import load  # noqa: E402
+from harness import verdict  # noqa: E402
 
 SAMPLE = {
     "CircleCiOrgId": "11111111-2222-3333-4444-555555555555",
@@ -295,26 +296,19 @@ def main() -> int:
     ci = load(args.deploy_dir / "cloudformation" / "ci-access.yaml")
     cluster = load(args.deploy_dir / "cloudformation" / "cluster.yaml")
     overlay = yaml.safe_load(open(args.deploy_dir / "k8s" / "overlays" / "plain" / "kustomization.yaml"))
-    problems = check(ci, cluster, overlay["namespace"])
-    for rule, message in problems:
-        print(f"FAIL {rule} {message}", file=sys.stderr)
-    if problems:
-        return 1
-    print("ok: ci-access trust, service role, boundary, pipeline role, namespace")
-    if args.mutants:
-        escaped = []
-        for rule, description, edit in mutants():
-            ci_bad, cluster_bad = copy.deepcopy(ci), copy.deepcopy(cluster)
-            edit(ci_bad, cluster_bad)
-            found = [r for r, _ in check(ci_bad, cluster_bad, overlay["namespace"])]
-            if rule not in found:
-                escaped.append(f"{rule} did not reject: {description} (found {found})")
-        for line in escaped:
-            print(f"FAIL mutant {line}", file=sys.stderr)
-        if escaped:
-            return 1
-        print(f"ok: {len(mutants())} known-bad variants rejected, each by its rule")
-    return 0
+    namespace = overlay["namespace"]
+
+    def check_edited(edit) -> list[tuple[str, str]]:
+        ci_bad, cluster_bad = copy.deepcopy(ci), copy.deepcopy(cluster)
+        edit(ci_bad, cluster_bad)
+        return check(ci_bad, cluster_bad, namespace)
+
+    return verdict(
+        check(ci, cluster, namespace),
+        "ok: ci-access trust, service role, boundary, pipeline role, namespace",
+        mutants() if args.mutants else None,
+        check_edited,
+    )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import verdict  # noqa: E402
+
 DEPLOY_CONTEXT = "oxicam-aws"
 RELEASE_BRANCH = "main"
 DOCKER_USE = re.compile(r"\bdocker\s|stages/(40|50|60)-")
@@ -232,26 +235,18 @@ def main() -> int:
     parser.add_argument("--mutants", action="store_true", help="each known-bad edit must be rejected")
     args = parser.parse_args()
     config = yaml.safe_load(args.config.read_text())
-    problems = check(config)
-    for rule, message in problems:
-        print(f"FAIL {rule} {message}", file=sys.stderr)
-    if problems:
-        return 1
-    print(f"ok: {args.config} (Docker, runner, serial group, main only, errors, rollback, OIDC)")
-    if args.mutants:
-        escaped = []
-        for rule, description, edit in mutants():
-            bad = copy.deepcopy(config)
-            edit(bad)
-            found = [r for r, _ in check(bad)]
-            if rule not in found:
-                escaped.append(f"{rule} did not reject: {description} (found {found})")
-        for line in escaped:
-            print(f"FAIL mutant {line}", file=sys.stderr)
-        if escaped:
-            return 1
-        print(f"ok: {len(mutants())} known-bad variants rejected, each by its rule")
-    return 0
+
+    def check_edited(edit) -> list[tuple[str, str]]:
+        bad = copy.deepcopy(config)
+        edit(bad)
+        return check(bad)
+
+    return verdict(
+        check(config),
+        f"ok: {args.config} (Docker, runner, serial group, main only, errors, rollback, OIDC)",
+        mutants() if args.mutants else None,
+        check_edited,
+    )
 
 
 if __name__ == "__main__":
