@@ -10,7 +10,6 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$OXICAM_ROOT"
-CI_STATE="${CI_STATE:-$OXICAM_ROOT/target/ci-state}"
 out="$CI_STATE/monitoring"
 tools="$OXICAM_ROOT/target/tools/prometheus"
 promtool="$tools/usr/bin/promtool"

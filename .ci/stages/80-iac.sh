@@ -11,7 +11,6 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$OXICAM_ROOT"
-export CI_STATE="${CI_STATE:-$OXICAM_ROOT/target/ci-state}"
 out="$CI_STATE/iac"
 venv="$OXICAM_ROOT/target/venv-iac"
 rm -rf "$out"
