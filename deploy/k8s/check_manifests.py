@@ -25,6 +25,8 @@ import jsonschema
 import yaml
 
 ARGO_GROUP = "argoproj.io/"
+# libyaml when PyYAML has it: the CRD files are over 1 MB of YAML.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 PUBLIC_PORT = ("http", 8000)
 ADMIN_PORT = ("admin", 9090)
 MONITORING_NAMESPACE = "monitoring"
@@ -48,7 +50,7 @@ def load_crd_schemas(crd_dir: Path) -> dict[tuple[str, str], dict]:
     """(apiVersion, kind) -> openAPIV3Schema, for every CRD file in the directory."""
     schemas = {}
     for path in sorted(crd_dir.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
+        for doc in yaml.load_all(path.read_text(), Loader=YAML_LOADER):
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue
             group = doc["spec"]["group"]
@@ -344,12 +346,15 @@ def check_namespaced_only(docs: list[dict], namespace: str) -> list[str]:
 
 
 def check(paths: list[Path], crd_dir: Path, namespaced_only: str | None = None) -> list[str]:
-    schemas = load_crd_schemas(crd_dir)
-    if not schemas:
-        return [f"no CRD schemas found in {crd_dir}"]
+    rendered = {path: [d for d in yaml.load_all(path.read_text(), Loader=YAML_LOADER) if d] for path in paths}
+    # The CRD schemas are only read when there is an Argo object to check against them.
+    schemas = {}
+    if any(d["apiVersion"].startswith(ARGO_GROUP) for docs in rendered.values() for d in docs):
+        schemas = load_crd_schemas(crd_dir)
+        if not schemas:
+            return [f"no CRD schemas found in {crd_dir}"]
     problems = []
-    for path in paths:
-        docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    for path, docs in rendered.items():
         for doc in docs:
             ident = f"{path.name}: {doc['kind']}/{doc['metadata']['name']}"
             if doc["apiVersion"].startswith(ARGO_GROUP):
