@@ -29,3 +29,12 @@ mapfile -t yamls < <(git ls-files -co --exclude-standard '*.yml' '*.yaml' '.yaml
 
 log "check-jsonschema: .circleci/config.yml against the CircleCI schema"
 "$venv/bin/check-jsonschema" --builtin-schema vendor.circle-ci .circleci/config.yml
+# Negative control: a misspelt executor key (the runner's resource class) must be rejected.
+broken_config="$(mktemp --suffix=.yml)"
+sed 's/^    resource_class: oxicam\/eks-deploy$/    resource_klass: oxicam\/eks-deploy/' .circleci/config.yml >"$broken_config"
+cmp -s "$broken_config" .circleci/config.yml && die "the schema control found no runner resource_class to misspell"
+if "$venv/bin/check-jsonschema" --builtin-schema vendor.circle-ci "$broken_config" >/dev/null 2>&1; then
+  rm -f "$broken_config"
+  die "check-jsonschema accepted a misspelt executor key: the schema check is not working"
+fi
+rm -f "$broken_config"

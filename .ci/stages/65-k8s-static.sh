@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Kubernetes static checks, offline: render every kustomize overlay, validate it against the
 # Kubernetes schemas (kubernetes-validate, bundled schemas, strict) and check the Argo
-# Rollouts objects against the CRD schemas in ../shared plus the restricted-PSS and
-# blue/green wiring rules (deploy/k8s/check_manifests.py). Each checker is also shown a
-# broken manifest and must reject it, so a checker that passes everything fails the stage.
+# Rollouts objects against the CRD schemas in ../shared plus the restricted-PSS, blue/green
+# wiring and listener-contract rules (deploy/k8s/check_manifests.py); the plain overlay, which
+# the pipeline applies with edit rights in one namespace, must hold namespaced objects of that
+# namespace only. Each checker is also shown broken manifests and must reject each of them, so
+# a checker that passes everything fails the stage.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/../../scripts/lib.sh"
@@ -40,8 +42,13 @@ for overlay in base overlays/argo-rollouts overlays/plain; do
   rendered+=("$out/$name.yaml")
 done
 
-log "Argo CRD schemas, restricted PSS, blue/green wiring"
+log "Argo CRD schemas, restricted PSS, blue/green wiring, listener contract"
 "$venv/bin/python" deploy/k8s/check_manifests.py --crds "$CRD_DIR" "${rendered[@]}"
+# The namespace the pipeline's EKS access entry is scoped to (deploy/cloudformation/cluster.yaml).
+pipeline_namespace="$(sed -n 's/^namespace: *//p' deploy/k8s/overlays/plain/kustomization.yaml)"
+log "plain overlay: namespaced objects of '$pipeline_namespace' only (what the pipeline may apply)"
+"$venv/bin/python" deploy/k8s/check_manifests.py --crds "$CRD_DIR" --namespaced-only "$pipeline_namespace" \
+  "$out/plain.yaml"
 
 # Negative controls: the same checkers must reject a manifest with a known defect.
 sed 's/^\(  *\)readOnlyRootFilesystem: true/\1readOnlyRootFilesystem: true\n\1notAField: 1/' \
@@ -55,4 +62,35 @@ sed -e 's/autoPromotionEnabled: true/autoPromotionEnabled: "yes"/' \
 if "$venv/bin/python" deploy/k8s/check_manifests.py --crds "$CRD_DIR" "$out/broken-argo.yaml" >/dev/null 2>&1; then
   die "check_manifests.py accepted a wrong Rollout field type and a writable root: not working"
 fi
-log "k8s static checks passed: ${#rendered[@]} renders valid, broken controls rejected"
+# expect_rejected NAME FILE [ARGS...]: check_manifests.py must fail on FILE.
+expect_rejected() {
+  local what="$1" file="$2"
+  shift 2
+  if "$venv/bin/python" deploy/k8s/check_manifests.py --crds "$CRD_DIR" "$@" "$file" >/dev/null 2>&1; then
+    die "check_manifests.py accepted $what: the check is not working"
+  fi
+}
+"$venv/bin/python" - "$out/plain.yaml" "$out/base.yaml" "$out/broken-namespace.yaml" <<'PY'
+import sys, yaml
+# The pipeline's overlay plus the base's (cluster-scoped) Namespace.
+plain = list(yaml.safe_load_all(open(sys.argv[1])))
+namespace = [d for d in yaml.safe_load_all(open(sys.argv[2])) if d and d["kind"] == "Namespace"]
+assert namespace, "the base renders no Namespace"
+yaml.safe_dump_all(plain + namespace, open(sys.argv[3], "w"))
+PY
+expect_rejected "a cluster-scoped Namespace in the pipeline's overlay" "$out/broken-namespace.yaml" \
+  --namespaced-only "$pipeline_namespace"
+python3 - "$out/plain.yaml" "$out/broken-admin-port.yaml" <<'PY'
+import sys
+text = open(sys.argv[1]).read()
+# The public Service also publishes the operations port.
+marker = "    targetPort: http\n"
+assert marker in text, "no Service port to extend"
+text = text.replace(marker, marker + "  - name: admin\n    port: 9090\n    targetPort: admin\n", 1)
+open(sys.argv[2], "w").write(text)
+PY
+expect_rejected "a Service exposing the operations port 9090" "$out/broken-admin-port.yaml"
+sed 's/kubernetes.io\/metadata.name: monitoring/kubernetes.io\/metadata.name: default/' \
+  "$out/plain.yaml" >"$out/broken-admin-policy.yaml"
+expect_rejected "a NetworkPolicy opening port 9090 to another namespace" "$out/broken-admin-policy.yaml"
+log "k8s static checks passed: ${#rendered[@]} renders valid, 5 broken controls rejected"

@@ -108,7 +108,7 @@ bg_release() {
   local target="$1" image="$2" color="$3" live start=$SECONDS
   bg_other_color "$color" >/dev/null
   bg_load_driver "$target"
-  live="$(drv_live_color)"
+  live="$(drv_live_color)" || die "release refused: the live colour on $target cannot be read"
   [ "$color" != "$live" ] ||
     die "release refused: $color is the live colour; release into $(bg_other_color "$color")"
   log "release $image as $color on $target (live: ${live:-none})"
@@ -143,7 +143,7 @@ bg_release() {
 bg_rollback() {
   local target="$1" color="${2:-}" live
   bg_load_driver "$target"
-  live="$(drv_live_color)"
+  live="$(drv_live_color)" || die "rollback refused: the live colour on $target cannot be read"
   [ -n "$live" ] || die "rollback refused: nothing is live on $target"
   [ -n "$color" ] || color="$(bg_other_color "$live")"
   bg_other_color "$color" >/dev/null

@@ -4,10 +4,15 @@
 Validates Argo Rollouts objects against the CRD openAPIV3Schema (types, enums, required
 fields, and unknown fields rejected as `kubectl --validate=strict` would), checks every pod
 template against the "restricted" Pod Security Standard plus our own production rules
-(probes, limits, preStop, grace period), and checks the blue/green wiring we rely on: the
-Services, AnalysisTemplate and args a Rollout names exist and fit together.
+(probes, limits, preStop, grace period), checks the blue/green wiring we rely on (the
+Services, AnalysisTemplate and args a Rollout names exist and fit together), and the listener
+contract: public port 8000 (`http`) is what Services, the Ingress and probes use, operations
+port 9090 (`admin`) is scraped by Prometheus and reachable from the monitoring namespace only.
+With --namespaced-only NS, every object must be namespaced and in NS: what the pipeline, whose
+Kubernetes rights are edit rights in that namespace, can apply.
 
-usage: check_manifests.py --crds DIR RENDERED.yaml...   (exit 1 and a list of problems)
+usage: check_manifests.py --crds DIR [--namespaced-only NS] RENDERED.yaml...
+       (exit 1 and a list of problems)
 """
 
 from __future__ import annotations
@@ -20,13 +25,32 @@ import jsonschema
 import yaml
 
 ARGO_GROUP = "argoproj.io/"
+# libyaml when PyYAML has it: the CRD files are over 1 MB of YAML.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+PUBLIC_PORT = ("http", 8000)
+ADMIN_PORT = ("admin", 9090)
+MONITORING_NAMESPACE = "monitoring"
+# Cluster-scoped kinds of the core API groups (and the CRD-defined ones we could meet).
+CLUSTER_SCOPED_KINDS = {
+    "Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding",
+    "StorageClass", "CSIDriver", "CSINode", "VolumeAttachment", "IngressClass",
+    "PriorityClass", "RuntimeClass", "CustomResourceDefinition", "APIService",
+    "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "CertificateSigningRequest",
+    "FlowSchema", "PriorityLevelConfiguration", "ClusterAnalysisTemplate", "IngressClassParams",
+}
+# The ALB the Ingress becomes must keep these attributes (the CloudFormation ALB had them).
+REQUIRED_ALB_ATTRIBUTES = {
+    "routing.http.drop_invalid_header_fields.enabled": "true",
+    "routing.http.desync_mitigation_mode": "strictest",
+}
 
 
 def load_crd_schemas(crd_dir: Path) -> dict[tuple[str, str], dict]:
     """(apiVersion, kind) -> openAPIV3Schema, for every CRD file in the directory."""
     schemas = {}
     for path in sorted(crd_dir.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
+        for doc in yaml.load_all(path.read_text(), Loader=YAML_LOADER):
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue
             group = doc["spec"]["group"]
@@ -216,13 +240,121 @@ def check_bluegreen_wiring(docs: list[dict]) -> list[str]:
     return problems
 
 
-def check(paths: list[Path], crd_dir: Path) -> list[str]:
-    schemas = load_crd_schemas(crd_dir)
-    if not schemas:
-        return [f"no CRD schemas found in {crd_dir}"]
+def is_port(value, port: tuple[str, int]) -> bool:
+    """`value` (a port name or number, as manifests write them) designates `port`."""
+    return value in port or str(value) == str(port[1])
+
+
+def check_listener_contract(docs: list[dict]) -> list[str]:
+    """Public routes on 8000 only; operations routes on 9090, for Prometheus only."""
     problems = []
-    for path in paths:
-        docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    for doc in docs:
+        kind, name = doc["kind"], doc["metadata"]["name"]
+        spec = pod_spec_of(doc)
+        if spec is not None and kind != "Job":
+            template = doc["spec"]["template"]
+            annotations = template.get("metadata", {}).get("annotations", {})
+            if annotations.get("prometheus.io/port") != str(ADMIN_PORT[1]):
+                problems.append(f"{kind} {name}: prometheus.io/port must be {ADMIN_PORT[1]} (admin)")
+            for container in spec.get("containers", []):
+                ports = {(p.get("name"), p["containerPort"]) for p in container.get("ports", [])}
+                for wanted in (PUBLIC_PORT, ADMIN_PORT):
+                    if wanted not in ports:
+                        problems.append(f"{kind} {name}/{container['name']}: port {wanted} missing")
+                for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    port = container.get(probe, {}).get("httpGet", {}).get("port")
+                    if port is not None and not is_port(port, PUBLIC_PORT):
+                        problems.append(f"{kind} {name}: {probe} must use the public port, not {port}")
+        if kind == "Service":
+            for port in doc["spec"].get("ports", []):
+                for value in (port.get("port"), port.get("targetPort"), port.get("name")):
+                    if value is not None and is_port(value, ADMIN_PORT):
+                        problems.append(f"Service {name}: exposes the operations port ({value})")
+        if kind == "Ingress":
+            problems += check_ingress(doc, services)
+        if kind == "NetworkPolicy":
+            for i, rule in enumerate(doc["spec"].get("ingress", [])):
+                ports = rule.get("ports")
+                admin = ports is None or any(is_port(p.get("port"), ADMIN_PORT) for p in ports)
+                sources = rule.get("from")
+                only_monitoring = bool(sources) and all(
+                    set(s) == {"namespaceSelector"}
+                    and s["namespaceSelector"].get("matchLabels")
+                    == {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}
+                    for s in sources
+                )
+                if admin and not only_monitoring:
+                    problems.append(
+                        f"NetworkPolicy {name}: ingress rule {i} opens the operations port to "
+                        f"more than the {MONITORING_NAMESPACE} namespace"
+                    )
+    return problems
+
+
+def check_ingress(doc: dict, services: dict[str, dict]) -> list[str]:
+    name = doc["metadata"]["name"]
+    where = f"Ingress {name}"
+    problems = []
+    annotations = doc["metadata"].get("annotations", {})
+    prefix = "alb.ingress.kubernetes.io/"
+    if annotations.get(prefix + "healthcheck-path") != "/readyz":
+        problems.append(f"{where}: the ALB health check must GET /readyz")
+    if not annotations.get(prefix + "ssl-policy", "").startswith("ELBSecurityPolicy-TLS13"):
+        problems.append(f"{where}: ssl-policy must be a TLS 1.3/1.2 policy")
+    if annotations.get(prefix + "ssl-redirect") != "443":
+        problems.append(f"{where}: plain HTTP must redirect to 443")
+    attributes = dict(
+        kv.split("=", 1) for kv in annotations.get(prefix + "load-balancer-attributes", "").split(",") if kv
+    )
+    for key, value in REQUIRED_ALB_ATTRIBUTES.items():
+        if attributes.get(key) != value:
+            problems.append(f"{where}: load balancer attribute {key}={value} missing")
+    instance_targets = annotations.get(prefix + "target-type") == "instance"
+    backends = [
+        path["backend"]["service"]
+        for rule in doc["spec"].get("rules", [])
+        for path in rule.get("http", {}).get("paths", [])
+    ]
+    if doc["spec"].get("defaultBackend"):
+        backends.append(doc["spec"]["defaultBackend"]["service"])
+    for backend in backends:
+        service = services.get(backend["name"])
+        if service is None:
+            problems.append(f"{where}: backend Service {backend['name']} not in the manifests")
+            continue
+        port_ref = backend["port"].get("name", backend["port"].get("number"))
+        matching = [
+            p for p in service["spec"].get("ports", []) if port_ref in (p.get("name"), p.get("port"))
+        ]
+        if not matching or not all(is_port(p.get("targetPort", p["port"]), PUBLIC_PORT) for p in matching):
+            problems.append(f"{where}: backend {backend['name']}:{port_ref} is not the public port 8000")
+        if instance_targets and service["spec"].get("type") != "NodePort":
+            problems.append(f"{where}: instance targets need Service {backend['name']} of type NodePort")
+    return problems
+
+
+def check_namespaced_only(docs: list[dict], namespace: str) -> list[str]:
+    problems = []
+    for doc in docs:
+        ident = f"{doc['kind']}/{doc['metadata']['name']}"
+        if doc["kind"] in CLUSTER_SCOPED_KINDS:
+            problems.append(f"{ident}: cluster-scoped, the pipeline's rights end at namespace {namespace}")
+        elif doc["metadata"].get("namespace") != namespace:
+            problems.append(f"{ident}: namespace {doc['metadata'].get('namespace')!r}, not {namespace}")
+    return problems
+
+
+def check(paths: list[Path], crd_dir: Path, namespaced_only: str | None = None) -> list[str]:
+    rendered = {path: [d for d in yaml.load_all(path.read_text(), Loader=YAML_LOADER) if d] for path in paths}
+    # The CRD schemas are only read when there is an Argo object to check against them.
+    schemas = {}
+    if any(d["apiVersion"].startswith(ARGO_GROUP) for docs in rendered.values() for d in docs):
+        schemas = load_crd_schemas(crd_dir)
+        if not schemas:
+            return [f"no CRD schemas found in {crd_dir}"]
+    problems = []
+    for path, docs in rendered.items():
         for doc in docs:
             ident = f"{path.name}: {doc['kind']}/{doc['metadata']['name']}"
             if doc["apiVersion"].startswith(ARGO_GROUP):
@@ -239,15 +371,21 @@ def check(paths: list[Path], crd_dir: Path) -> list[str]:
                 for spec in analysis_job_pod_specs(doc):
                     problems += check_restricted_pod(spec, f"{ident} job", server=False)
         problems += [f"{path.name}: {p}" for p in check_bluegreen_wiring(docs)]
+        problems += [f"{path.name}: {p}" for p in check_listener_contract(docs)]
+        if namespaced_only:
+            problems += [f"{path.name}: {p}" for p in check_namespaced_only(docs, namespaced_only)]
     return problems
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--crds", type=Path, required=True, help="directory of CRD yaml files")
+    parser.add_argument(
+        "--namespaced-only", metavar="NS", help="every object must be namespaced and in NS"
+    )
     parser.add_argument("rendered", type=Path, nargs="+", help="output of kubectl kustomize")
     args = parser.parse_args()
-    problems = check(args.rendered, args.crds)
+    problems = check(args.rendered, args.crds, args.namespaced_only)
     for problem in problems:
         print(f"FAIL {problem}", file=sys.stderr)
     if problems:

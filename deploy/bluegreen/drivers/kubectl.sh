@@ -5,7 +5,13 @@
 # kube-proxy keeps established connections to the old pods, which stay up for rollback.
 #
 # Settings (environment): BG_K8S_NAMESPACE (oxicam, as in the overlay), BG_K8S_CONTEXT
-# (kubectl context; default: the current one), BG_K8S_OVERLAY (deploy/k8s/overlays/plain).
+# (kubectl context; default: the current one), BG_K8S_OVERLAY (deploy/k8s/overlays/plain),
+# BG_K8S_PUBLIC_HOST (the public host name: the Ingress's TLS host, whose ACM certificate the
+# load balancer controller finds; required when the overlay has the placeholder host).
+# Rights needed: edit in the namespace only (the EKS access entry of the pipeline role); the
+# namespace itself is created once by an operator (deploy/k8s/base/namespace).
+# Every read of the live colour fails loudly on an API error: "no public Service yet" (first
+# release) is only ever concluded from a successful answer, never from a failed call.
 # The smoke test runs in the cluster as a Job with the released image, like the Argo path's
 # AnalysisTemplate, against http://oxicam-<colour>.<ns>.svc.cluster.local:8000.
 # Sourced by deploy/bluegreen/lib.sh; implements the drv_* contract described there.
@@ -13,9 +19,12 @@
 : "${BG_K8S_NAMESPACE:=oxicam}"
 : "${BG_K8S_CONTEXT:=}"
 : "${BG_K8S_OVERLAY:=$OXICAM_ROOT/deploy/k8s/overlays/plain}"
-# The image the overlay renders; the release image replaces it.
+# The image and public host the overlay renders; the release replaces them.
 K8S_PLACEHOLDER_IMAGE="registry.example.invalid/oxicam:latest"
+K8S_PLACEHOLDER_HOST="oxicam.example.invalid"
 K8S_HAD_PREVIOUS=""
+# Set once drv_deploy has changed the colour: drv_abort undoes only what this release did.
+K8S_DEPLOYED=""
 # Rollouts pull images and each verify is a smoke Job (pod start + a real analysis); read by
 # bg_timeouts in lib.sh.
 # shellcheck disable=SC2034
@@ -31,9 +40,34 @@ kc() {
 
 k8s_svc_url() { echo "http://$1.$BG_K8S_NAMESPACE.svc.cluster.local:8000"; }
 
-# k8s_render IMAGE: the overlay with the release image in every pod template.
+# k8s_render IMAGE: the overlay with the release image in every pod template and the public
+# host in the Ingress.
 k8s_render() {
-  kubectl kustomize "$BG_K8S_OVERLAY" | sed "s|image: $K8S_PLACEHOLDER_IMAGE\$|image: $1|"
+  local rendered
+  rendered="$(kubectl kustomize "$BG_K8S_OVERLAY")" || return 1
+  if grep -qF "$K8S_PLACEHOLDER_HOST" <<<"$rendered"; then
+    [ -n "${BG_K8S_PUBLIC_HOST:-}" ] || {
+      log "set BG_K8S_PUBLIC_HOST: the overlay's Ingress names the placeholder $K8S_PLACEHOLDER_HOST"
+      return 1
+    }
+    rendered="${rendered//"$K8S_PLACEHOLDER_HOST"/$BG_K8S_PUBLIC_HOST}"
+  fi
+  printf '%s\n' "${rendered//"image: $K8S_PLACEHOLDER_IMAGE"/"image: $1"}"
+}
+
+# k8s_public_selector: the colour the public Service selects, "" when the Service does not
+# exist yet; non-zero (and nothing printed) when the API cannot be asked.
+k8s_public_selector() {
+  local out
+  out="$(kc get service oxicam --ignore-not-found -o jsonpath='{.metadata.name}/{.spec.selector.color}')" || {
+    log "cannot read Service oxicam in namespace $BG_K8S_NAMESPACE (API unreachable or forbidden)"
+    return 1
+  }
+  case "$out" in
+    "") echo "" ;;
+    oxicam/*) echo "${out#oxicam/}" ;;
+    *) log "unexpected answer reading Service oxicam: $out"; return 1 ;;
+  esac
 }
 
 # k8s_smoke_job NAME IMAGE URL COLOR TIMEOUT: `oxicam smoke` in the cluster; 0 if it passed.
@@ -91,23 +125,38 @@ EOF
 }
 
 drv_init() {
+  local rendered
   command -v kubectl >/dev/null || die "the kubectl target needs kubectl"
-  # Namespace-wide objects (namespace, service account, config, network policy); never the
-  # public Service, whose selector belongs to the release procedure.
-  k8s_render "$K8S_PLACEHOLDER_IMAGE" | kubectl ${BG_K8S_CONTEXT:+--context "$BG_K8S_CONTEXT"} \
-    apply -l '!color,!traffic' -f - >/dev/null
+  # Reachable, and allowed to do what a release does (edit rights in the namespace).
+  [ "$(kc auth can-i patch services)" = yes ] ||
+    die "kubectl cannot patch Services in namespace $BG_K8S_NAMESPACE (API unreachable or no edit rights)"
+  rendered="$(k8s_render "$K8S_PLACEHOLDER_IMAGE")" || die "cannot render $BG_K8S_OVERLAY"
+  # Shared namespaced objects (service account, config, Ingress, network policies); never the
+  # public Service, whose selector belongs to the release procedure. The namespace exists
+  # already (an operator's, cluster-scoped).
+  kc apply -l '!color,!traffic' -f - >/dev/null <<<"$rendered"
 }
 
 drv_live_color() {
-  kc get service oxicam -o jsonpath='{.spec.selector.color}' 2>/dev/null || true
+  k8s_public_selector
 }
 
 drv_deploy() {
-  local color="$1" image="$2"
-  K8S_HAD_PREVIOUS=""
-  kc get deployment "oxicam-$color" >/dev/null 2>&1 && K8S_HAD_PREVIOUS=1
+  local color="$1" image="$2" live rendered
+  # Re-read now, not from the caller's earlier answer: never roll out over the live colour.
+  live="$(k8s_public_selector)" || return 1
+  if [ "$live" = "$color" ]; then
+    log "refusing to deploy into $color: it is the live colour"
+    return 1
+  fi
+  K8S_HAD_PREVIOUS="" K8S_DEPLOYED=""
+  if [ -n "$(kc get deployment "oxicam-$color" --ignore-not-found -o name)" ]; then
+    K8S_HAD_PREVIOUS=1
+  fi
+  rendered="$(k8s_render "$image")" || return 1
   # The colour's Deployment, HPA, PDB and direct Service, with the new image.
-  k8s_render "$image" | kc apply -l "color=$color" -f - >/dev/null
+  K8S_DEPLOYED=1
+  kc apply -l "color=$color" -f - >/dev/null <<<"$rendered"
 }
 
 drv_wait_ready() {
@@ -128,13 +177,15 @@ drv_smoke() {
 }
 
 drv_switch() {
-  local color="$1"
-  if ! kc get service oxicam >/dev/null 2>&1; then
+  local color="$1" exists rendered
+  exists="$(kc get service oxicam --ignore-not-found -o name)" || return 1
+  if [ -z "$exists" ]; then
     # First release: create the public Service, then point it at this colour.
-    k8s_render "$K8S_PLACEHOLDER_IMAGE" | kc apply -l traffic=public -f - >/dev/null
+    rendered="$(k8s_render "$K8S_PLACEHOLDER_IMAGE")" || return 1
+    kc apply -l traffic=public -f - >/dev/null <<<"$rendered"
   fi
   kc patch service oxicam --type merge -p "{\"spec\":{\"selector\":{\"color\":\"$color\"}}}" >/dev/null
-  [ "$(drv_live_color)" = "$color" ]
+  [ "$(k8s_public_selector)" = "$color" ]
 }
 
 # k8s_endpoints_only COLOR: every endpoint of the public Service is a pod of COLOR.
@@ -158,7 +209,16 @@ drv_verify() {
 }
 
 drv_abort() {
-  local color="$1"
+  local color="$1" live
+  if [ -z "$K8S_DEPLOYED" ]; then
+    log "oxicam-$color was not changed by this release: nothing to undo"
+    return 0
+  fi
+  live="$(k8s_public_selector)" || return 1
+  if [ "$live" = "$color" ]; then
+    log "not touching oxicam-$color: it is the live colour"
+    return 1
+  fi
   if [ -n "$K8S_HAD_PREVIOUS" ]; then
     log "rolling oxicam-$color back to its previous ReplicaSet"
     kc rollout undo "deployment/oxicam-$color" >/dev/null &&
@@ -169,5 +229,5 @@ drv_abort() {
 }
 
 drv_commit() {
-  K8S_HAD_PREVIOUS=""
+  K8S_HAD_PREVIOUS="" K8S_DEPLOYED=""
 }
