@@ -178,7 +178,8 @@ fn analyze_file(
 }
 
 /// The answer for a file that could not be decoded: 415 for what the client sent, 413 for a
-/// video over the duration limit, 503 when we cancelled, 500 for our own failures.
+/// video over the duration, picture or frame-count limit, 503 when we cancelled or the decode hit
+/// its deadline, 500 for our own failures.
 fn video_error(err: VideoError) -> ApiError {
     let code = err.code();
     let status = match &err {
@@ -189,8 +190,12 @@ fn video_error(err: VideoError) -> ApiError {
             tracing::error!(error = %err, code, "decoder failed on the server side");
             return ApiError::internal("The server could not read the upload.");
         }
-        VideoError::TooLong { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        VideoError::EmptyFile
+        VideoError::TimedOut => return timed_out_decoding(),
+        VideoError::TooLong { .. }
+        | VideoError::PictureTooLarge { .. }
+        | VideoError::TooManyFrames { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        VideoError::InvalidTimestamps { .. }
+        | VideoError::EmptyFile
         | VideoError::NotAVideo { .. }
         | VideoError::Truncated { .. }
         | VideoError::UnsupportedContainer { .. }
@@ -207,6 +212,16 @@ fn saturated() -> ApiError {
     ApiError::busy(
         "busy",
         "The server is busy with other analyses; retry shortly.",
+        RETRY_AFTER_S,
+    )
+}
+
+/// The decoder hit its deadline: the same answer as the deadline seen from outside.
+fn timed_out_decoding() -> ApiError {
+    metrics::counter!("oxicam_analyses_rejected_total", "reason" => "timeout").increment(1);
+    ApiError::busy(
+        "timeout",
+        "The analysis did not finish in time; retry later or send a shorter video.",
         RETRY_AFTER_S,
     )
 }

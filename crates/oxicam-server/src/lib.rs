@@ -18,6 +18,7 @@ mod analysis;
 pub mod config;
 mod error;
 mod routes;
+mod security;
 mod telemetry;
 mod upload;
 
@@ -79,6 +80,7 @@ pub async fn serve(
             stop_accepting.notify_one();
         })
     };
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let stop_accepting = stop_accepting.clone();
         async move { stop_accepting.notified().await }
@@ -126,6 +128,15 @@ fn build_state(config: &ServerConfig) -> anyhow::Result<AppState> {
         body_limit: config.body_limit_bytes,
         upload_idle_timeout: config.upload_idle_timeout,
         fault: config.fault,
+        security_headers: Arc::new(security::SecurityHeaders::for_page(routes::INDEX_HTML)),
+        allowed_origins: Arc::new(config.allowed_origins.clone()),
+        rate_limiter: (config.rate_per_minute > 0).then(|| {
+            Arc::new(security::RateLimiter::new(
+                config.rate_per_minute,
+                config.rate_burst,
+                config.trusted_proxy_hops,
+            ))
+        }),
         version,
         metrics: telemetry::metrics_handle(),
     })

@@ -4,6 +4,7 @@
 use crate::analysis::Analyzer;
 use crate::config::{Fault, ServerConfig};
 use crate::error::{ApiError, ErrorBody};
+use crate::security::{self, RateLimiter, SecurityHeaders};
 use crate::telemetry::{self, REQUEST_ID_HEADER};
 use crate::upload::{self, Limits};
 use axum::body::Body;
@@ -24,7 +25,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use utoipa::{OpenApi, ToSchema};
 
-const INDEX_HTML: &str = include_str!("../static/index.html");
+pub(crate) const INDEX_HTML: &str = include_str!("../static/index.html");
 
 pub struct AppState {
     pub analyzer: Analyzer,
@@ -33,6 +34,9 @@ pub struct AppState {
     pub body_limit: u64,
     pub upload_idle_timeout: std::time::Duration,
     pub fault: Fault,
+    pub security_headers: Arc<SecurityHeaders>,
+    pub allowed_origins: Arc<Vec<String>>,
+    pub rate_limiter: Option<Arc<RateLimiter>>,
     pub version: VersionInfo,
     pub metrics: PrometheusHandle,
 }
@@ -94,6 +98,7 @@ struct AnalysisForm {
         analyses,
         healthz,
         readyz,
+        about,
         version,
         metrics_text,
         openapi_json,
@@ -102,6 +107,7 @@ struct AnalysisForm {
     components(schemas(
         ErrorBody,
         VersionInfo,
+        About,
         RunForm,
         AnalysisForm,
         Report,
@@ -117,7 +123,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = usize::try_from(state.body_limit).unwrap_or(usize::MAX);
-    let uploads = Router::new()
+    let mut uploads = Router::new()
         .route("/run", post(run))
         .route("/v1/analyses", post(analyses))
         .layer(
@@ -128,10 +134,22 @@ pub fn router(state: Arc<AppState>) -> Router {
                 ))
                 .layer(RequestBodyLimitLayer::new(body_limit)),
         );
+    // Outermost first: a refused request costs no body read and no rate token.
+    if let Some(limiter) = &state.rate_limiter {
+        uploads = uploads.layer(middleware::from_fn_with_state(
+            limiter.clone(),
+            security::rate_limit,
+        ));
+    }
+    let uploads = uploads.layer(middleware::from_fn_with_state(
+        state.allowed_origins.clone(),
+        security::same_origin_only,
+    ));
     Router::new()
         .route("/", get(index))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/v1/about", get(about))
         .route("/version", get(version))
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi_json))
@@ -154,6 +172,11 @@ pub fn router(state: Arc<AppState>) -> Router {
                 ))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER)),
         )
+        .layer(middleware::from_fn(security::sanitize_request_id))
+        .layer(middleware::from_fn_with_state(
+            state.security_headers.clone(),
+            security::security_headers,
+        ))
         .with_state(state)
 }
 
@@ -322,6 +345,22 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         )
             .into_response()
     }
+}
+
+/// What the page shows: the release and the model, without deployment details.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct About {
+    pub version: String,
+    pub model_version: String,
+}
+
+/// The release and model version, for the web page (public; `/version` is for operations).
+#[utoipa::path(get, path = "/v1/about", responses((status = 200, body = About)))]
+async fn about(State(state): State<Arc<AppState>>) -> Json<About> {
+    Json(About {
+        version: state.version.version.clone(),
+        model_version: state.version.model_version.clone(),
+    })
 }
 
 /// Build and deployment identity, used by blue/green switching.

@@ -66,6 +66,30 @@ pub struct Args {
     /// smoke test must fail on this build. Any other value is no fault.
     #[arg(long, env = "OXICAM_FAULT", value_parser = parse_fault)]
     pub fault: Option<Fault>,
+    /// A whole upload must arrive within this many seconds.
+    #[arg(long, env = "OXICAM_UPLOAD_TIMEOUT_S", default_value_t = 600)]
+    pub upload_timeout_s: u64,
+    /// MB all uploads in progress or being analysed may hold on the temp volume together.
+    #[arg(long, env = "OXICAM_UPLOAD_BUDGET_MB", default_value_t = 800)]
+    pub upload_budget_mb: u64,
+    /// Another origin (`https://host[:port]`) whose pages may post analyses (repeatable;
+    /// comma-separated in the environment). The server's own origin always may.
+    #[arg(
+        long = "allowed-origin",
+        env = "OXICAM_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+    /// Analyses one client may start per minute; 0 turns the limit off.
+    #[arg(long, env = "OXICAM_RATE_PER_MINUTE", default_value_t = 20)]
+    pub rate_per_minute: u32,
+    /// Analyses one client may start at once before the per-minute rate applies.
+    #[arg(long, env = "OXICAM_RATE_BURST", default_value_t = 10)]
+    pub rate_burst: u32,
+    /// Proxies of ours in front of the service appending to X-Forwarded-For (1 behind one load
+    /// balancer); 0 keys the rate limit on the peer address.
+    #[arg(long, env = "OXICAM_TRUSTED_PROXY_HOPS", default_value_t = 0)]
+    pub trusted_proxy_hops: usize,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -102,6 +126,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         queue: args.queue.unwrap_or_else(config::default_queue),
         timeout: Duration::from_secs(args.timeout_s.max(1)),
         upload_idle_timeout: Duration::from_secs(args.upload_idle_timeout_s.max(1)),
+        upload_timeout: Duration::from_secs(args.upload_timeout_s.max(1)),
+        upload_budget_bytes: args.upload_budget_mb.saturating_mul(1024 * 1024),
+        allowed_origins: args.allowed_origins,
+        rate_per_minute: args.rate_per_minute,
+        rate_burst: args.rate_burst,
+        trusted_proxy_hops: args.trusted_proxy_hops,
         model_path: args.model,
         tmp_dir: args.tmp_dir,
         drain_grace: seconds("drain-grace-secs", args.drain_grace_secs)?,
