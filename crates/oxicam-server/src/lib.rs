@@ -112,6 +112,8 @@ fn build_state(config: &ServerConfig) -> anyhow::Result<AppState> {
     let tmp_dir = config.tmp_dir.clone().unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&tmp_dir)
         .with_context(|| format!("cannot create the temp dir {}", tmp_dir.display()))?;
+    upload::remove_leftovers(&tmp_dir)
+        .with_context(|| format!("cannot clean the temp dir {}", tmp_dir.display()))?;
     let analyzer = analysis::Analyzer::new(
         model,
         config.concurrency,
@@ -127,6 +129,8 @@ fn build_state(config: &ServerConfig) -> anyhow::Result<AppState> {
         tmp_dir,
         body_limit: config.body_limit_bytes,
         upload_idle_timeout: config.upload_idle_timeout,
+        upload_timeout: config.upload_timeout,
+        upload_budget: upload::DiskBudget::new(config.upload_budget_bytes),
         fault: config.fault,
         security_headers: Arc::new(security::SecurityHeaders::for_page(routes::INDEX_HTML)),
         allowed_origins: Arc::new(config.allowed_origins.clone()),

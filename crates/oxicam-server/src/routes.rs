@@ -33,6 +33,8 @@ pub struct AppState {
     pub tmp_dir: PathBuf,
     pub body_limit: u64,
     pub upload_idle_timeout: std::time::Duration,
+    pub upload_timeout: std::time::Duration,
+    pub upload_budget: Arc<upload::DiskBudget>,
     pub fault: Fault,
     pub security_headers: Arc<SecurityHeaders>,
     pub allowed_origins: Arc<Vec<String>>,
@@ -261,13 +263,26 @@ async fn analyze_upload(
     body: Body,
     endpoint: Endpoint,
 ) -> UploadReply {
-    state.analyzer.check_capacity()?;
+    let admitted = state.analyzer.admit_upload()?;
     let limits = Limits {
         body_bytes: state.body_limit,
         idle: state.upload_idle_timeout,
         reference_spo2: endpoint.accepts_reference_spo2(),
     };
-    let upload = upload::receive(headers, body, &state.tmp_dir, limits).await?;
+    let receiving = upload::receive(headers, body, &state.tmp_dir, limits, &state.upload_budget);
+    let upload = tokio::time::timeout(state.upload_timeout, receiving)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "upload_too_slow",
+                format!(
+                    "The upload did not complete within {} s.",
+                    state.upload_timeout.as_secs()
+                ),
+            )
+        })??;
+    drop(admitted);
     if endpoint.broken_by(state.fault) {
         drop(upload);
         return Err(ApiError::new(

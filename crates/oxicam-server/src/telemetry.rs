@@ -87,9 +87,24 @@ fn describe() {
         "oxicam_analyses_rejected_total",
         "Analyses refused with 503, by reason."
     );
+    metrics::describe_gauge!(
+        "oxicam_uploads_in_progress",
+        "Uploads being received (they count against capacity)."
+    );
+    metrics::describe_gauge!(
+        "oxicam_upload_budget_used_bytes",
+        metrics::Unit::Bytes,
+        "Temp-volume bytes held by uploads in progress or being analysed."
+    );
+    metrics::describe_counter!(
+        "oxicam_requests_refused_total",
+        "Requests refused before reading the upload, by reason (cross_origin, rate_limited)."
+    );
     // Series exist from the start, so dashboards and tests see zeros rather than nothing.
     metrics::gauge!("oxicam_analyses_in_flight").set(0.0);
     metrics::gauge!("oxicam_analyses_queued").set(0.0);
+    metrics::gauge!("oxicam_uploads_in_progress").set(0.0);
+    metrics::gauge!("oxicam_upload_budget_used_bytes").set(0.0);
     metrics::counter!("oxicam_upload_bytes_total").increment(0);
 }
 
