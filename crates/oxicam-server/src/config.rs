@@ -73,6 +73,9 @@ impl Fault {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub addr: SocketAddr,
+    /// Operations listener (`/metrics`, `/openapi.json`, `/version`), kept off the public
+    /// address; `None` serves no operations endpoints.
+    pub admin_addr: Option<SocketAddr>,
     /// Largest accepted request body in bytes; crossing it answers 413 at once.
     pub body_limit_bytes: u64,
     /// Longest accepted video; longer ones are refused while decoding.
@@ -122,6 +125,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             addr: DEFAULT_ADDR.parse().expect("the default address parses"),
+            admin_addr: None,
             body_limit_bytes: DEFAULT_BODY_LIMIT_MB * 1024 * 1024,
             max_duration_s: DEFAULT_MAX_DURATION_S,
             concurrency: default_concurrency(),

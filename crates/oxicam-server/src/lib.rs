@@ -52,16 +52,50 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
     })
 }
 
-/// Serves on `listener` until `shutdown` completes, then drains: readiness turns false at once,
-/// the listener keeps accepting for `drain_grace` (load balancers catch up), then closes, and
-/// in-flight requests finish (bounded by `drain_timeout`).
+/// Serves on `listener` (and the operations endpoints on `config.admin_addr`, when set) until
+/// `shutdown` completes, then drains: readiness turns false at once, the listener keeps
+/// accepting for `drain_grace` (load balancers catch up), then closes, and in-flight requests
+/// finish (bounded by `drain_timeout`).
 pub async fn serve(
     listener: TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let admin = match config.admin_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on the admin address {addr}"))?,
+        ),
+        None => None,
+    };
+    serve_with_admin(listener, admin, config, shutdown).await
+}
+
+/// [`serve`] with the admin listener given (tests bind port 0); `None` serves no operations
+/// endpoints whatever `config.admin_addr` says. The admin listener answers until the public
+/// one has drained, so metrics cover the drain.
+pub async fn serve_with_admin(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let state = Arc::new(build_state(&config)?);
     let app = routes::router(state.clone());
+    let admin_task = match admin {
+        Some(admin) => {
+            tracing::info!(admin_addr = %admin.local_addr()?, "oxicam operations endpoints listening");
+            let admin_app = routes::admin_router(state.clone());
+            Some(tokio::spawn(async move {
+                if let Err(err) = axum::serve(admin, admin_app).await {
+                    tracing::error!(error = %err, "admin listener failed");
+                }
+            }))
+        }
+        None => None,
+    };
+    let _stop_admin = AbortOnDrop(admin_task);
 
     let stop_accepting = Arc::new(tokio::sync::Notify::new());
     let draining = {
@@ -98,6 +132,21 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// The operations routes for `config` without a listener, for `oneshot` tests.
+pub fn admin_router(config: &ServerConfig) -> anyhow::Result<axum::Router> {
+    Ok(routes::admin_router(Arc::new(build_state(config)?)))
 }
 
 /// The service's routes for `config` without a listener: what [`serve`] runs, for tests that

@@ -152,9 +152,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/v1/about", get(about))
-        .route("/version", get(version))
-        .route("/metrics", get(metrics_text))
-        .route("/openapi.json", get(openapi_json))
         .merge(uploads)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -182,6 +179,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// The operations endpoints, for the admin listener only: metrics, the API document and the
+/// deployment's identity (git commit, colour) are not for the internet.
+pub fn admin_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/version", get(version))
+        .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(openapi_json))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
 /// What both upload routes answer, besides their own 400. Documentation only: never built.
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code, clippy::large_enum_variant)]
@@ -198,10 +209,16 @@ enum UploadResponses {
     /// A video, but unusable: `reasons` and `report` say why
     #[response(status = 422)]
     Unusable(ErrorBody),
-    /// Busy or too slow; see Retry-After
+    /// A browser post from another site's page (`cross_origin`)
+    #[response(status = 403)]
+    CrossOrigin(ErrorBody),
+    /// Too many analyses from this client (`rate_limited`); see Retry-After
+    #[response(status = 429)]
+    RateLimited(ErrorBody),
+    /// Busy, temp-volume budget full, or too slow; see Retry-After
     #[response(status = 503)]
     Busy(ErrorBody),
-    /// The upload stalled: nothing received for the idle timeout
+    /// The upload stalled (nothing received for the idle timeout) or did not complete in time
     #[response(status = 408)]
     Stalled(ErrorBody),
     /// The server failed (or, on `/run`, a build started with the blue/green test fault)
@@ -378,13 +395,13 @@ async fn about(State(state): State<Arc<AppState>>) -> Json<About> {
     })
 }
 
-/// Build and deployment identity, used by blue/green switching.
+/// Build and deployment identity, used by blue/green switching (admin listener).
 #[utoipa::path(get, path = "/version", responses((status = 200, body = VersionInfo)))]
 async fn version(State(state): State<Arc<AppState>>) -> Json<VersionInfo> {
     Json(state.version.clone())
 }
 
-/// Prometheus metrics.
+/// Prometheus metrics (admin listener).
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     state.metrics.run_upkeep();
@@ -398,7 +415,7 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// This document.
+/// This document (admin listener).
 #[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(openapi())

@@ -17,6 +17,10 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "OXICAM_ADDR", default_value = DEFAULT_ADDR)]
     pub addr: SocketAddr,
+    /// Address of the operations endpoints (/metrics, /openapi.json, /version), kept off the
+    /// public one; `off` serves none. Containers set 0.0.0.0:9090.
+    #[arg(long, env = "OXICAM_ADMIN_ADDR", default_value = "127.0.0.1:9090", value_parser = parse_admin_addr)]
+    pub admin_addr: AdminAddr,
     /// Largest accepted upload, in MB (answered 413 as soon as it is crossed).
     #[arg(long, env = "OXICAM_BODY_LIMIT_MB", default_value_t = DEFAULT_BODY_LIMIT_MB)]
     pub body_limit_mb: u64,
@@ -92,6 +96,20 @@ pub struct Args {
     pub trusted_proxy_hops: usize,
 }
 
+/// `--admin-addr`: an address, or `off`.
+#[derive(Clone, Copy, Debug)]
+pub struct AdminAddr(Option<SocketAddr>);
+
+fn parse_admin_addr(value: &str) -> Result<AdminAddr, String> {
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(AdminAddr(None));
+    }
+    value
+        .parse()
+        .map(|addr| AdminAddr(Some(addr)))
+        .map_err(|_| format!("{value:?} is neither an address (host:port) nor `off`"))
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum LogFormatArg {
     Text,
@@ -117,6 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let config = ServerConfig {
         addr: args.addr,
+        admin_addr: args.admin_addr.0,
         body_limit_bytes: args.body_limit_mb * 1024 * 1024,
         max_duration_s: args.max_duration_s,
         concurrency: args
