@@ -88,6 +88,11 @@ pub struct ServerConfig {
     pub timeout: Duration,
     /// An upload that sends nothing for this long is cut off with 408.
     pub upload_idle_timeout: Duration,
+    /// Connections served at once on the public listener.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this (from connecting, or from the
+    /// previous response on a kept-alive connection), else the connection is closed.
+    pub header_read_timeout: Duration,
     /// A whole upload must arrive within this, however steadily it trickles (408 after).
     pub upload_timeout: Duration,
     /// Bytes all uploads in progress or being analysed may hold on the temp volume together;
@@ -133,6 +138,8 @@ impl Default for ServerConfig {
             timeout: Duration::from_secs(DEFAULT_TIMEOUT_S),
             upload_idle_timeout: Duration::from_secs(DEFAULT_UPLOAD_IDLE_TIMEOUT_S),
             upload_timeout: Duration::from_secs(600),
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
             upload_budget_bytes: 800 * 1024 * 1024,
             allowed_origins: Vec::new(),
             rate_per_minute: 20,

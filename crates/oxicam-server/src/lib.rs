@@ -16,6 +16,7 @@
 
 mod analysis;
 pub mod config;
+mod connections;
 mod error;
 mod routes;
 mod security;
@@ -29,7 +30,7 @@ pub use routes::{openapi, VersionInfo};
 use anyhow::Context;
 use oxicam_video::pipeline::load_model;
 use routes::AppState;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -114,15 +115,17 @@ pub async fn serve_with_admin(
             stop_accepting.notify_one();
         })
     };
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown({
+    let limits = connections::ConnectionLimits {
+        max_connections: config.max_connections,
+        header_read_timeout: config.header_read_timeout,
+    };
+    let server = connections::serve(listener, app, limits, {
         let stop_accepting = stop_accepting.clone();
         async move { stop_accepting.notified().await }
     });
-    let server = server.into_future();
     tokio::pin!(server);
     tokio::select! {
-        result = &mut server => result.context("server failed")?,
+        () = &mut server => {}
         () = async {
             let _ = draining.await;
             tokio::time::sleep(config.drain_timeout).await;

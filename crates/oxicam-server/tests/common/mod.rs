@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+#[allow(unused_imports)] // not every test binary renders fixtures
 pub use oxicam_testkit::fixtures::*;
 pub use oxicam_testkit::http::*;
 

@@ -70,6 +70,12 @@ pub struct Args {
     /// smoke test must fail on this build. Any other value is no fault.
     #[arg(long, env = "OXICAM_FAULT", value_parser = parse_fault)]
     pub fault: Option<Fault>,
+    /// Connections served at once on the public address.
+    #[arg(long, env = "OXICAM_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (also closes idle connections).
+    #[arg(long, env = "OXICAM_HEADER_READ_TIMEOUT_S", default_value_t = 10.0)]
+    pub header_read_timeout_s: f64,
     /// A whole upload must arrive within this many seconds.
     #[arg(long, env = "OXICAM_UPLOAD_TIMEOUT_S", default_value_t = 600)]
     pub upload_timeout_s: u64,
@@ -146,6 +152,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         timeout: Duration::from_secs(args.timeout_s.max(1)),
         upload_idle_timeout: Duration::from_secs(args.upload_idle_timeout_s.max(1)),
         upload_timeout: Duration::from_secs(args.upload_timeout_s.max(1)),
+        max_connections: args.max_connections.max(1),
+        header_read_timeout: seconds("header-read-timeout-s", args.header_read_timeout_s)?
+            .max(Duration::from_millis(100)),
         upload_budget_bytes: args.upload_budget_mb.saturating_mul(1024 * 1024),
         allowed_origins: args.allowed_origins,
         rate_per_minute: args.rate_per_minute,
