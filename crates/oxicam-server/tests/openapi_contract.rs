@@ -192,6 +192,33 @@ async fn every_answer_matches_the_openapi_document() {
         assert_eq!(response.status, 503);
         contract.check(&Method::POST, route, &response);
     }
+    // A cross-site browser post: 403. A client over its rate (keyed, behind one proxy, on the
+    // address the proxy saw): 429.
+    let limited = TestApp::new(|c| {
+        c.rate_per_minute = 1;
+        c.rate_burst = 1;
+        c.trusted_proxy_hops = 1;
+    });
+    for route in ["/run", "/v1/analyses"] {
+        let mut cross_site = upload(route, file_part(b"x"));
+        cross_site
+            .headers_mut()
+            .insert(header::ORIGIN, "https://elsewhere.example".parse().unwrap());
+        let response = limited.send(cross_site).await;
+        assert_eq!(response.status, 403);
+        contract.check(&Method::POST, route, &response);
+        let from_one_client = || {
+            let mut request = upload(route, multipart_body(&[("note", None, "text/plain", b"x")]));
+            request
+                .headers_mut()
+                .insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
+            request
+        };
+        let first = limited.send(from_one_client()).await;
+        let second = limited.send(from_one_client()).await;
+        assert_eq!(second.status, 429, "after {}", first.status);
+        contract.check(&Method::POST, route, &second);
+    }
     // The blue/green test fault: 500 on /run.
     let faulty = TestApp::new(|c| c.fault = oxicam_server::Fault::BadRun);
     let response = faulty.send(upload("/run", file_part(&good))).await;
