@@ -3,26 +3,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
+use oxicam_testkit::fixtures::run_ffmpeg as ffmpeg;
 use oxicam_video::synth::Codec;
 use oxicam_video::{extract_trace, DecodeOptions, VideoError};
-
-fn ffmpeg(args: &[&str], out: &Path) -> PathBuf {
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .arg(out)
-        .status()
-        .expect("the ffmpeg CLI is installed (scripts/test.sh installs it)");
-    assert!(status.success(), "ffmpeg {args:?}");
-    out.to_path_buf()
-}
 
 fn decode_err(path: &Path, opts: &DecodeOptions) -> VideoError {
     match extract_trace(path, opts) {
