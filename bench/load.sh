@@ -45,7 +45,7 @@ trap stop_server EXIT
 # start_server ARGS...: runs oxicam serve on a free loopback port; sets $server_pid and $base.
 start_server() {
   "$bin" serve --addr 127.0.0.1:0 --log-format json --tmp-dir "$work/uploads" \
-    --drain-grace-secs 0 "$@" 2>"$work/server.log" &
+    --drain-grace-secs 0 --rate-per-minute 0 --admin-addr off "$@" 2>"$work/server.log" &
   server_pid=$!
   local addr="" _
   for _ in $(seq 1 100); do

@@ -33,7 +33,7 @@ run() {
   truth="$(grep -oP 'EMBEDDED_TRACE_HEART_RATE_BPM: f64 = \K[0-9.]+' crates/oxicam-video/src/synth.rs)"
 
   "$bin" serve --addr 127.0.0.1:0 --log-format json --tmp-dir "$work/uploads" \
-    --drain-grace-secs 0 2>"$work/server.log" &
+    --drain-grace-secs 0 --admin-addr off 2>"$work/server.log" &
   local pid=$!
   echo "$pid" >"$CI_STATE/pids/browser-oxicam.pid"
   # shellcheck disable=SC2064 # expand now: the pid is known

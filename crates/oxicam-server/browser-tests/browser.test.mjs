@@ -51,7 +51,11 @@ async function openPage(name) {
   const problems = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
-  await page.goto(BASE_URL + "/");
+  // Anything the Content-Security-Policy blocks is a problem, even if the page carries on.
+  await page.addInitScript(() => document.addEventListener("securitypolicyviolation",
+    (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)));
+  const response = await page.goto(BASE_URL + "/");
+  page.headers = response.headers();
   page.problems = problems;
   page.shot = (step) => page.screenshot({ path: join(SCREENSHOTS, `${name}-${step}.png`), fullPage: true });
   return page;
@@ -69,6 +73,14 @@ test("the page shows the instruction and the not-a-medical-device notice", async
   assert.match(await page.textContent("#measure"), /rear camera/);
   assert.ok(await page.isVisible("#record"));
   await page.waitForFunction(() => document.getElementById("version").textContent.includes("model"));
+  // Served under a strict policy, and working under it (no violation reported above).
+  const csp = page.headers["content-security-policy"] || "";
+  assert.match(csp, /default-src 'none'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  assert.equal(page.headers["x-content-type-options"], "nosniff");
+  assert.equal(page.headers["referrer-policy"], "no-referrer");
+  assert.match(page.headers["permissions-policy"] || "", /camera=\(self\)/);
   await page.shot("initial");
   // Phone-sized: nothing wider than the screen.
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -12,6 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// Highest frame rate decoded in full (phones' slow motion); sets the frame-count cap.
+const MAX_FRAME_RATE_HZ: f64 = 240.0;
+
 /// Seconds a refused client is told to wait before retrying.
 const RETRY_AFTER_S: u64 = 5;
 
@@ -21,6 +24,9 @@ pub struct Analyzer {
     queue_capacity: usize,
     queued: AtomicUsize,
     running: Arc<AtomicUsize>,
+    /// Uploads being received: they hold a connection and temp-volume space like a queued
+    /// analysis, so they count against the same capacity.
+    uploading: Arc<AtomicUsize>,
     model: Arc<Spo2Model>,
     timeout: Duration,
     max_duration_s: f64,
@@ -73,6 +79,7 @@ impl Analyzer {
             queue_capacity,
             queued: AtomicUsize::new(0),
             running: Arc::new(AtomicUsize::new(0)),
+            uploading: Arc::new(AtomicUsize::new(0)),
             model: Arc::new(model),
             timeout,
             max_duration_s,
@@ -84,14 +91,20 @@ impl Analyzer {
         self.model.version().to_string()
     }
 
-    /// Refuses before the upload is read when every slot and queue place is already taken,
-    /// so a saturated server does not make clients send 100 MB to learn it is busy.
-    pub fn check_capacity(&self) -> Result<(), ApiError> {
-        let busy = self.running.load(Ordering::SeqCst) + self.queued.load(Ordering::SeqCst);
-        if busy >= self.concurrency + self.queue_capacity {
+    /// Admits an upload, or refuses it before its body is read when uploads in progress,
+    /// queued and running analyses already fill every slot and queue place (a saturated server
+    /// does not make clients send 100 MB to learn it is busy). The upload counts until the
+    /// returned guard is dropped, when its analysis is queued or it failed.
+    pub fn admit_upload(&self) -> Result<impl Drop, ApiError> {
+        let guard = GaugeGuard::enter(self.uploading.clone(), "oxicam_uploads_in_progress");
+        let busy = self.running.load(Ordering::SeqCst)
+            + self.queued.load(Ordering::SeqCst)
+            + self.uploading.load(Ordering::SeqCst);
+        // `busy` includes this upload.
+        if busy > self.concurrency + self.queue_capacity {
             return Err(saturated());
         }
-        Ok(())
+        Ok(guard)
     }
 
     /// Decodes and analyses an upload; `Ok` only for a usable report.
@@ -105,7 +118,12 @@ impl Analyzer {
             decode: DecodeOptions {
                 threads: self.decode_threads,
                 max_duration_s: Some(self.max_duration_s),
+                // Phones record 30-60 fps, slow motion 240: more frames than that is a flood.
+                max_frames: (self.max_duration_s * MAX_FRAME_RATE_HZ).ceil() as usize,
                 cancel: Some(cancel.clone()),
+                // The decoder stops itself at the deadline, inside FFmpeg's reads too, so the
+                // slot is free when the client gets its 503 even if nobody sets `cancel`.
+                deadline: Some(deadline.into_std()),
                 ..DecodeOptions::default()
             },
             analysis: AnalysisOptions {
@@ -178,7 +196,8 @@ fn analyze_file(
 }
 
 /// The answer for a file that could not be decoded: 415 for what the client sent, 413 for a
-/// video over the duration limit, 503 when we cancelled, 500 for our own failures.
+/// video over the duration, picture or frame-count limit, 503 when we cancelled or the decode hit
+/// its deadline, 500 for our own failures.
 fn video_error(err: VideoError) -> ApiError {
     let code = err.code();
     let status = match &err {
@@ -189,8 +208,12 @@ fn video_error(err: VideoError) -> ApiError {
             tracing::error!(error = %err, code, "decoder failed on the server side");
             return ApiError::internal("The server could not read the upload.");
         }
-        VideoError::TooLong { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        VideoError::EmptyFile
+        VideoError::TimedOut => return timed_out_decoding(),
+        VideoError::TooLong { .. }
+        | VideoError::PictureTooLarge { .. }
+        | VideoError::TooManyFrames { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        VideoError::InvalidTimestamps { .. }
+        | VideoError::EmptyFile
         | VideoError::NotAVideo { .. }
         | VideoError::Truncated { .. }
         | VideoError::UnsupportedContainer { .. }
@@ -207,6 +230,16 @@ fn saturated() -> ApiError {
     ApiError::busy(
         "busy",
         "The server is busy with other analyses; retry shortly.",
+        RETRY_AFTER_S,
+    )
+}
+
+/// The decoder hit its deadline: the same answer as the deadline seen from outside.
+fn timed_out_decoding() -> ApiError {
+    metrics::counter!("oxicam_analyses_rejected_total", "reason" => "timeout").increment(1);
+    ApiError::busy(
+        "timeout",
+        "The analysis did not finish in time; retry later or send a shorter video.",
         RETRY_AFTER_S,
     )
 }

@@ -73,6 +73,9 @@ impl Fault {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub addr: SocketAddr,
+    /// Operations listener (`/metrics`, `/openapi.json`, `/version`), kept off the public
+    /// address; `None` serves no operations endpoints.
+    pub admin_addr: Option<SocketAddr>,
     /// Largest accepted request body in bytes; crossing it answers 413 at once.
     pub body_limit_bytes: u64,
     /// Longest accepted video; longer ones are refused while decoding.
@@ -85,6 +88,24 @@ pub struct ServerConfig {
     pub timeout: Duration,
     /// An upload that sends nothing for this long is cut off with 408.
     pub upload_idle_timeout: Duration,
+    /// Connections served at once on the public listener.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this (from connecting, or from the
+    /// previous response on a kept-alive connection), else the connection is closed.
+    pub header_read_timeout: Duration,
+    /// A whole upload must arrive within this, however steadily it trickles (408 after).
+    pub upload_timeout: Duration,
+    /// Bytes all uploads in progress or being analysed may hold on the temp volume together;
+    /// an upload that would cross it is refused with 503 (a full volume gets the pod evicted).
+    pub upload_budget_bytes: u64,
+    /// Origins (`https://host[:port]`) besides the server's own whose pages may post analyses.
+    pub allowed_origins: Vec<String>,
+    /// Analyses one client may start per minute (0: no limit), after a burst of `rate_burst`.
+    pub rate_per_minute: u32,
+    pub rate_burst: u32,
+    /// Proxies of ours in front of the service that append to `X-Forwarded-For` (0: key the
+    /// rate limit on the peer address; 1 behind one load balancer).
+    pub trusted_proxy_hops: usize,
     /// SpO2 model file; `None` uses the model compiled into the binary.
     pub model_path: Option<PathBuf>,
     /// Where uploads are spooled while they are analysed; `None` is the system temp dir.
@@ -109,12 +130,21 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             addr: DEFAULT_ADDR.parse().expect("the default address parses"),
+            admin_addr: None,
             body_limit_bytes: DEFAULT_BODY_LIMIT_MB * 1024 * 1024,
             max_duration_s: DEFAULT_MAX_DURATION_S,
             concurrency: default_concurrency(),
             queue: default_queue(),
             timeout: Duration::from_secs(DEFAULT_TIMEOUT_S),
             upload_idle_timeout: Duration::from_secs(DEFAULT_UPLOAD_IDLE_TIMEOUT_S),
+            upload_timeout: Duration::from_secs(600),
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            upload_budget_bytes: 800 * 1024 * 1024,
+            allowed_origins: Vec::new(),
+            rate_per_minute: 20,
+            rate_burst: 10,
+            trusted_proxy_hops: 0,
             model_path: None,
             tmp_dir: None,
             drain_grace: Duration::from_secs_f64(DEFAULT_DRAIN_GRACE_S),

@@ -16,8 +16,10 @@
 
 mod analysis;
 pub mod config;
+mod connections;
 mod error;
 mod routes;
+mod security;
 mod telemetry;
 mod upload;
 
@@ -28,7 +30,7 @@ pub use routes::{openapi, VersionInfo};
 use anyhow::Context;
 use oxicam_video::pipeline::load_model;
 use routes::AppState;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -51,16 +53,50 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
     })
 }
 
-/// Serves on `listener` until `shutdown` completes, then drains: readiness turns false at once,
-/// the listener keeps accepting for `drain_grace` (load balancers catch up), then closes, and
-/// in-flight requests finish (bounded by `drain_timeout`).
+/// Serves on `listener` (and the operations endpoints on `config.admin_addr`, when set) until
+/// `shutdown` completes, then drains: readiness turns false at once, the listener keeps
+/// accepting for `drain_grace` (load balancers catch up), then closes, and in-flight requests
+/// finish (bounded by `drain_timeout`).
 pub async fn serve(
     listener: TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let admin = match config.admin_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on the admin address {addr}"))?,
+        ),
+        None => None,
+    };
+    serve_with_admin(listener, admin, config, shutdown).await
+}
+
+/// [`serve`] with the admin listener given (tests bind port 0); `None` serves no operations
+/// endpoints whatever `config.admin_addr` says. The admin listener answers until the public
+/// one has drained, so metrics cover the drain.
+pub async fn serve_with_admin(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let state = Arc::new(build_state(&config)?);
     let app = routes::router(state.clone());
+    let admin_task = match admin {
+        Some(admin) => {
+            tracing::info!(admin_addr = %admin.local_addr()?, "oxicam operations endpoints listening");
+            let admin_app = routes::admin_router(state.clone());
+            Some(tokio::spawn(async move {
+                if let Err(err) = axum::serve(admin, admin_app).await {
+                    tracing::error!(error = %err, "admin listener failed");
+                }
+            }))
+        }
+        None => None,
+    };
+    let _stop_admin = AbortOnDrop(admin_task);
 
     let stop_accepting = Arc::new(tokio::sync::Notify::new());
     let draining = {
@@ -79,14 +115,17 @@ pub async fn serve(
             stop_accepting.notify_one();
         })
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown({
+    let limits = connections::ConnectionLimits {
+        max_connections: config.max_connections,
+        header_read_timeout: config.header_read_timeout,
+    };
+    let server = connections::serve(listener, app, limits, {
         let stop_accepting = stop_accepting.clone();
         async move { stop_accepting.notified().await }
     });
-    let server = server.into_future();
     tokio::pin!(server);
     tokio::select! {
-        result = &mut server => result.context("server failed")?,
+        () = &mut server => {}
         () = async {
             let _ = draining.await;
             tokio::time::sleep(config.drain_timeout).await;
@@ -96,6 +135,21 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// The operations routes for `config` without a listener, for `oneshot` tests.
+pub fn admin_router(config: &ServerConfig) -> anyhow::Result<axum::Router> {
+    Ok(routes::admin_router(Arc::new(build_state(config)?)))
 }
 
 /// The service's routes for `config` without a listener: what [`serve`] runs, for tests that
@@ -110,6 +164,8 @@ fn build_state(config: &ServerConfig) -> anyhow::Result<AppState> {
     let tmp_dir = config.tmp_dir.clone().unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&tmp_dir)
         .with_context(|| format!("cannot create the temp dir {}", tmp_dir.display()))?;
+    upload::remove_leftovers(&tmp_dir)
+        .with_context(|| format!("cannot clean the temp dir {}", tmp_dir.display()))?;
     let analyzer = analysis::Analyzer::new(
         model,
         config.concurrency,
@@ -125,7 +181,18 @@ fn build_state(config: &ServerConfig) -> anyhow::Result<AppState> {
         tmp_dir,
         body_limit: config.body_limit_bytes,
         upload_idle_timeout: config.upload_idle_timeout,
+        upload_timeout: config.upload_timeout,
+        upload_budget: upload::DiskBudget::new(config.upload_budget_bytes),
         fault: config.fault,
+        security_headers: Arc::new(security::SecurityHeaders::for_page(routes::INDEX_HTML)),
+        allowed_origins: Arc::new(config.allowed_origins.clone()),
+        rate_limiter: (config.rate_per_minute > 0).then(|| {
+            Arc::new(security::RateLimiter::new(
+                config.rate_per_minute,
+                config.rate_burst,
+                config.trusted_proxy_hops,
+            ))
+        }),
         version,
         metrics: telemetry::metrics_handle(),
     })

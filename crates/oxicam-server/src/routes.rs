@@ -4,6 +4,7 @@
 use crate::analysis::Analyzer;
 use crate::config::{Fault, ServerConfig};
 use crate::error::{ApiError, ErrorBody};
+use crate::security::{self, RateLimiter, SecurityHeaders};
 use crate::telemetry::{self, REQUEST_ID_HEADER};
 use crate::upload::{self, Limits};
 use axum::body::Body;
@@ -24,7 +25,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use utoipa::{OpenApi, ToSchema};
 
-const INDEX_HTML: &str = include_str!("../static/index.html");
+pub(crate) const INDEX_HTML: &str = include_str!("../static/index.html");
 
 pub struct AppState {
     pub analyzer: Analyzer,
@@ -32,7 +33,12 @@ pub struct AppState {
     pub tmp_dir: PathBuf,
     pub body_limit: u64,
     pub upload_idle_timeout: std::time::Duration,
+    pub upload_timeout: std::time::Duration,
+    pub upload_budget: Arc<upload::DiskBudget>,
     pub fault: Fault,
+    pub security_headers: Arc<SecurityHeaders>,
+    pub allowed_origins: Arc<Vec<String>>,
+    pub rate_limiter: Option<Arc<RateLimiter>>,
     pub version: VersionInfo,
     pub metrics: PrometheusHandle,
 }
@@ -94,6 +100,7 @@ struct AnalysisForm {
         analyses,
         healthz,
         readyz,
+        about,
         version,
         metrics_text,
         openapi_json,
@@ -102,6 +109,7 @@ struct AnalysisForm {
     components(schemas(
         ErrorBody,
         VersionInfo,
+        About,
         RunForm,
         AnalysisForm,
         Report,
@@ -117,7 +125,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = usize::try_from(state.body_limit).unwrap_or(usize::MAX);
-    let uploads = Router::new()
+    let mut uploads = Router::new()
         .route("/run", post(run))
         .route("/v1/analyses", post(analyses))
         .layer(
@@ -128,13 +136,22 @@ pub fn router(state: Arc<AppState>) -> Router {
                 ))
                 .layer(RequestBodyLimitLayer::new(body_limit)),
         );
+    // Outermost first: a refused request costs no body read and no rate token.
+    if let Some(limiter) = &state.rate_limiter {
+        uploads = uploads.layer(middleware::from_fn_with_state(
+            limiter.clone(),
+            security::rate_limit,
+        ));
+    }
+    let uploads = uploads.layer(middleware::from_fn_with_state(
+        state.allowed_origins.clone(),
+        security::same_origin_only,
+    ));
     Router::new()
         .route("/", get(index))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/version", get(version))
-        .route("/metrics", get(metrics_text))
-        .route("/openapi.json", get(openapi_json))
+        .route("/v1/about", get(about))
         .merge(uploads)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -154,6 +171,25 @@ pub fn router(state: Arc<AppState>) -> Router {
                 ))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER)),
         )
+        .layer(middleware::from_fn(security::sanitize_request_id))
+        .layer(middleware::from_fn_with_state(
+            state.security_headers.clone(),
+            security::security_headers,
+        ))
+        .with_state(state)
+}
+
+/// The operations endpoints, for the admin listener only: metrics, the API document and the
+/// deployment's identity (git commit, colour) are not for the internet.
+pub fn admin_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/version", get(version))
+        .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(openapi_json))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
@@ -173,10 +209,16 @@ enum UploadResponses {
     /// A video, but unusable: `reasons` and `report` say why
     #[response(status = 422)]
     Unusable(ErrorBody),
-    /// Busy or too slow; see Retry-After
+    /// A browser post from another site's page (`cross_origin`)
+    #[response(status = 403)]
+    CrossOrigin(ErrorBody),
+    /// Too many analyses from this client (`rate_limited`); see Retry-After
+    #[response(status = 429)]
+    RateLimited(ErrorBody),
+    /// Busy, temp-volume budget full, or too slow; see Retry-After
     #[response(status = 503)]
     Busy(ErrorBody),
-    /// The upload stalled: nothing received for the idle timeout
+    /// The upload stalled (nothing received for the idle timeout) or did not complete in time
     #[response(status = 408)]
     Stalled(ErrorBody),
     /// The server failed (or, on `/run`, a build started with the blue/green test fault)
@@ -238,13 +280,26 @@ async fn analyze_upload(
     body: Body,
     endpoint: Endpoint,
 ) -> UploadReply {
-    state.analyzer.check_capacity()?;
+    let admitted = state.analyzer.admit_upload()?;
     let limits = Limits {
         body_bytes: state.body_limit,
         idle: state.upload_idle_timeout,
         reference_spo2: endpoint.accepts_reference_spo2(),
     };
-    let upload = upload::receive(headers, body, &state.tmp_dir, limits).await?;
+    let receiving = upload::receive(headers, body, &state.tmp_dir, limits, &state.upload_budget);
+    let upload = tokio::time::timeout(state.upload_timeout, receiving)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "upload_too_slow",
+                format!(
+                    "The upload did not complete within {} s.",
+                    state.upload_timeout.as_secs()
+                ),
+            )
+        })??;
+    drop(admitted);
     if endpoint.broken_by(state.fault) {
         drop(upload);
         return Err(ApiError::new(
@@ -324,13 +379,29 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// Build and deployment identity, used by blue/green switching.
+/// What the page shows: the release and the model, without deployment details.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct About {
+    pub version: String,
+    pub model_version: String,
+}
+
+/// The release and model version, for the web page (public; `/version` is for operations).
+#[utoipa::path(get, path = "/v1/about", responses((status = 200, body = About)))]
+async fn about(State(state): State<Arc<AppState>>) -> Json<About> {
+    Json(About {
+        version: state.version.version.clone(),
+        model_version: state.version.model_version.clone(),
+    })
+}
+
+/// Build and deployment identity, used by blue/green switching (admin listener).
 #[utoipa::path(get, path = "/version", responses((status = 200, body = VersionInfo)))]
 async fn version(State(state): State<Arc<AppState>>) -> Json<VersionInfo> {
     Json(state.version.clone())
 }
 
-/// Prometheus metrics.
+/// Prometheus metrics (admin listener).
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     state.metrics.run_upkeep();
@@ -344,7 +415,7 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// This document.
+/// This document (admin listener).
 #[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(openapi())

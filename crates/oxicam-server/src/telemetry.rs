@@ -3,7 +3,7 @@
 
 use crate::config::{LogFormat, DEFAULT_LOG_FILTER};
 use axum::extract::{MatchedPath, Request};
-use axum::http::HeaderName;
+use axum::http::{HeaderName, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -87,16 +87,31 @@ fn describe() {
         "oxicam_analyses_rejected_total",
         "Analyses refused with 503, by reason."
     );
+    metrics::describe_gauge!(
+        "oxicam_uploads_in_progress",
+        "Uploads being received (they count against capacity)."
+    );
+    metrics::describe_gauge!(
+        "oxicam_upload_budget_used_bytes",
+        metrics::Unit::Bytes,
+        "Temp-volume bytes held by uploads in progress or being analysed."
+    );
+    metrics::describe_counter!(
+        "oxicam_requests_refused_total",
+        "Requests refused before reading the upload, by reason (cross_origin, rate_limited)."
+    );
     // Series exist from the start, so dashboards and tests see zeros rather than nothing.
     metrics::gauge!("oxicam_analyses_in_flight").set(0.0);
     metrics::gauge!("oxicam_analyses_queued").set(0.0);
+    metrics::gauge!("oxicam_uploads_in_progress").set(0.0);
+    metrics::gauge!("oxicam_upload_budget_used_bytes").set(0.0);
     metrics::counter!("oxicam_upload_bytes_total").increment(0);
 }
 
 /// One log line and the request metrics per request.
 pub async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().clone();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -135,6 +150,21 @@ pub async fn observe(request: Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+/// The method as a metric label and log field: a fixed set, so made-up methods cannot create
+/// unbounded series.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// Logs the request whose client went away before an answer (the handler future is dropped),

@@ -7,8 +7,11 @@ use axum::http::{header, HeaderMap, StatusCode};
 use futures_core::Stream;
 use multer::Field;
 use oxicam_video::pipeline::REFERENCE_SPO2_RANGE;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tempfile::NamedTempFile;
@@ -21,6 +24,102 @@ const BURST_BYTES: usize = 256 * 1024;
 
 /// Longest accepted text field (e.g. `reference_spo2`).
 const MAX_TEXT_FIELD_BYTES: usize = 64;
+/// Name prefix of spooled uploads; at start, such files nobody holds are removed.
+const TEMP_PREFIX: &str = "oxicam-upload-";
+/// Most body bytes the parser may read while looking for the end of one part's headers (and
+/// the boundary before them). multer has no such limit: it buffers, and rescans its buffer on
+/// every read, until it finds the blank line, however far away. It reads greedily (a burst)
+/// before it looks, so the bound leaves room for a burst and one large chunk.
+const MAX_PART_HEADER_BYTES: usize = 1024 * 1024;
+
+/// Bytes all spooled uploads may occupy together on the temp volume. Space is reserved chunk
+/// by chunk before it is written, and released when the upload's temp file is removed.
+#[derive(Debug)]
+pub struct DiskBudget {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl DiskBudget {
+    pub fn new(limit: u64) -> Arc<DiskBudget> {
+        Arc::new(DiskBudget {
+            limit,
+            used: AtomicU64::new(0),
+        })
+    }
+
+    fn reserve(self: &Arc<Self>, bytes: u64, held: &mut Reservation) -> Result<(), ApiError> {
+        let taken = self
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                used.checked_add(bytes).filter(|&total| total <= self.limit)
+            });
+        if taken.is_err() {
+            metrics::counter!("oxicam_analyses_rejected_total", "reason" => "disk_budget")
+                .increment(1);
+            return Err(ApiError::busy(
+                "storage_busy",
+                "The server holds too many uploads right now; retry shortly.",
+                5,
+            ));
+        }
+        held.bytes += bytes;
+        metrics::gauge!("oxicam_upload_budget_used_bytes")
+            .set(self.used.load(Ordering::SeqCst) as f64);
+        Ok(())
+    }
+}
+
+/// Space an upload holds in the [`DiskBudget`]; given back on drop.
+#[derive(Debug)]
+pub struct Reservation {
+    budget: Arc<DiskBudget>,
+    bytes: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let now = self.budget.used.fetch_sub(self.bytes, Ordering::SeqCst) - self.bytes;
+        metrics::gauge!("oxicam_upload_budget_used_bytes").set(now as f64);
+    }
+}
+
+/// Removes spooled uploads left in `dir` by a process that was killed (a clean exit removes
+/// its own). A live server holds a lock on each of its files, so those are kept: servers may
+/// share a temp dir. Returns how many files were removed.
+pub fn remove_leftovers(dir: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let is_ours = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX);
+        if !is_ours || !entry.file_type()?.is_file() {
+            continue;
+        }
+        let Ok(file) = std::fs::File::open(entry.path()) else {
+            continue;
+        };
+        if try_lock(&file).is_ok() {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::warn!(removed, dir = %dir.display(), "removed uploads left by a killed process");
+    }
+    Ok(removed)
+}
+
+/// An exclusive advisory lock (flock) held while the file is open, released by the kernel when
+/// the process dies.
+fn try_lock(file: &std::fs::File) -> std::io::Result<()> {
+    // SAFETY: flock on a descriptor `file` keeps open.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if locked == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
 
 /// A received upload. Dropping it removes the temporary file, on every path: success, error,
 /// panic in the decoder, or the client going away mid-upload (the handler future is dropped).
@@ -28,6 +127,8 @@ const MAX_TEXT_FIELD_BYTES: usize = 64;
 pub struct Upload {
     pub file: NamedTempFile,
     pub reference_spo2: Option<f64>,
+    /// Dropped after `file` (field order): the space is given back once the file is gone.
+    _space: Reservation,
 }
 
 /// Limits and accepted fields of one upload.
@@ -44,6 +145,7 @@ pub async fn receive(
     body: Body,
     tmp_dir: &Path,
     limits: Limits,
+    budget: &Arc<DiskBudget>,
 ) -> Result<Upload, ApiError> {
     let boundary = headers
         .get(header::CONTENT_TYPE)
@@ -56,13 +158,22 @@ pub async fn receive(
                  field `file`.",
             )
         })?;
-    let mut multipart = multer::Multipart::new(Paced::new(body.into_data_stream()), boundary);
+    let paced = Paced::new(body.into_data_stream());
+    let in_part_headers = paced.in_part_headers.clone();
+    let mut multipart = multer::Multipart::new(paced, boundary);
+    let mut space = Reservation {
+        budget: budget.clone(),
+        bytes: 0,
+    };
     let mut upload: Option<(NamedTempFile, u64)> = None;
     let mut reference_spo2 = None;
-    while let Some(field) = idle_guard(limits.idle, multipart.next_field())
-        .await?
-        .map_err(|e| multipart_error(e, limits.body_bytes))?
-    {
+    loop {
+        in_part_headers.store(true, Ordering::SeqCst);
+        let next = idle_guard(limits.idle, multipart.next_field()).await?;
+        in_part_headers.store(false, Ordering::SeqCst);
+        let Some(field) = next.map_err(|e| multipart_error(e, limits.body_bytes))? else {
+            break;
+        };
         match field.name() {
             Some("file") => {
                 if upload.is_some() {
@@ -71,7 +182,7 @@ pub async fn receive(
                         "Send exactly one video in field `file`.",
                     ));
                 }
-                upload = Some(spool(field, tmp_dir, limits).await?);
+                upload = Some(spool(field, tmp_dir, limits, &mut space).await?);
             }
             Some("reference_spo2") if limits.reference_spo2 => {
                 reference_spo2 = Some(parse_reference_spo2(field, limits).await?);
@@ -94,6 +205,7 @@ pub async fn receive(
     Ok(Upload {
         file,
         reference_spo2,
+        _space: space,
     })
 }
 
@@ -101,6 +213,15 @@ fn multipart_error(err: multer::Error, body_limit: u64) -> ApiError {
     if let multer::Error::StreamReadFailed(source) = &err {
         if is_length_limit(source.as_ref()) {
             return ApiError::too_large(body_limit);
+        }
+        if source.to_string().contains(PART_HEADERS_TOO_LARGE) {
+            return ApiError::bad_request(
+                "part_headers_too_large",
+                format!(
+                    "No multipart part's headers end within {} MB.",
+                    MAX_PART_HEADER_BYTES / (1024 * 1024)
+                ),
+            );
         }
         return ApiError::bad_request(
             "upload_interrupted",
@@ -126,17 +247,25 @@ fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// A body stream that yields (wakes itself and returns `Pending`) after every `BURST_BYTES`,
-/// so the multipart parser hands data on instead of buffering the whole upload.
+/// so the multipart parser hands data on instead of buffering the whole upload; and fails
+/// once the parser has read `MAX_PART_HEADER_BYTES` looking for the end of a part's headers.
 struct Paced<S> {
     inner: S,
     since_yield: usize,
+    /// Set by the receiver while it waits for the next part (boundary and headers).
+    in_part_headers: Arc<std::sync::atomic::AtomicBool>,
+    header_bytes: usize,
 }
+
+const PART_HEADERS_TOO_LARGE: &str = "multipart part headers too large";
 
 impl<S> Paced<S> {
     fn new(inner: S) -> Paced<S> {
         Paced {
             inner,
             since_yield: 0,
+            in_part_headers: Arc::default(),
+            header_bytes: 0,
         }
     }
 }
@@ -153,9 +282,18 @@ where
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
+        if !self.in_part_headers.load(Ordering::SeqCst) {
+            self.header_bytes = 0;
+        } else if self.header_bytes > MAX_PART_HEADER_BYTES {
+            // The parser asks for more although it already holds this many bytes of headers.
+            return Poll::Ready(Some(Err(axum::Error::new(PART_HEADERS_TOO_LARGE))));
+        }
         let polled = Pin::new(&mut self.inner).poll_next(cx);
         if let Poll::Ready(Some(Ok(bytes))) = &polled {
             self.since_yield += bytes.len();
+            if self.in_part_headers.load(Ordering::SeqCst) {
+                self.header_bytes += bytes.len();
+            }
         }
         polled
     }
@@ -192,14 +330,20 @@ async fn spool(
     mut field: Field<'static>,
     tmp_dir: &Path,
     limits: Limits,
+    space: &mut Reservation,
 ) -> Result<(NamedTempFile, u64), ApiError> {
     let file = tempfile::Builder::new()
-        .prefix("oxicam-upload-")
+        .prefix(TEMP_PREFIX)
         .tempfile_in(tmp_dir)
         .map_err(|e| {
             tracing::error!(error = %e, "cannot create a temporary file");
             ApiError::internal("The server cannot store the upload right now.")
         })?;
+    // Held while the file lives, so another server starting on this dir leaves it alone.
+    try_lock(file.as_file()).map_err(|e| {
+        tracing::error!(error = %e, "cannot lock the temporary file");
+        ApiError::internal("The server cannot store the upload right now.")
+    })?;
     let std_file = file.as_file().try_clone().map_err(|e| {
         tracing::error!(error = %e, "cannot open the temporary file");
         ApiError::internal("The server cannot store the upload right now.")
@@ -207,6 +351,7 @@ async fn spool(
     let mut out = tokio::fs::File::from_std(std_file);
     let mut bytes = 0u64;
     while let Some(chunk) = next_chunk(&mut field, limits).await? {
+        space.budget.clone().reserve(chunk.len() as u64, space)?;
         bytes += chunk.len() as u64;
         metrics::counter!("oxicam_upload_bytes_total").increment(chunk.len() as u64);
         out.write_all(&chunk).await.map_err(|e| {

@@ -34,7 +34,7 @@ async fn seed_curl_call_on_run_returns_the_known_heart_rate() {
     assert!(!report["windows"].as_array().unwrap().is_empty());
     assert!(server.leftovers().is_empty());
 
-    let metrics = reqwest::get(server.url("/metrics"))
+    let metrics = reqwest::get(server.admin_url("/metrics"))
         .await
         .unwrap()
         .text()
@@ -366,7 +366,7 @@ async fn bad_inputs_get_the_right_4xx_and_leave_nothing_behind() {
     assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
     // The service is still healthy and says where the refusals went.
     assert_eq!(app.get("/healthz").await.status, 200);
-    let metrics = app.get("/metrics").await.text();
+    let metrics = app.admin_get("/metrics").await.text();
     assert!(
         metrics.contains(r#"route="/run",status="415""#),
         "{metrics}"
@@ -538,7 +538,7 @@ async fn service_endpoints_answer() {
     assert_eq!(app.get("/healthz").await.status, 200);
     assert_eq!(app.get("/readyz").await.status, 200);
 
-    let version = app.get("/version").await.json();
+    let version = app.admin_get("/version").await.json();
     assert_eq!(version["color"], "green");
     assert_eq!(version["git_sha"], "0123abc");
     assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
@@ -556,7 +556,7 @@ async fn service_endpoints_answer() {
     let generated = app.get("/healthz").await;
     assert!(generated.headers["x-request-id"].len() >= 16);
 
-    let openapi = app.get("/openapi.json").await.json();
+    let openapi = app.admin_get("/openapi.json").await.json();
     for path in [
         "/run",
         "/v1/analyses",
@@ -576,11 +576,19 @@ async fn service_endpoints_answer() {
     assert!(html.contains("Not a medical device"));
     assert!(html.contains("/v1/analyses"));
 
+    // Operations endpoints are on the admin listener only.
+    for path in ["/version", "/metrics", "/openapi.json"] {
+        assert_eq!(
+            app.get(path).await.status,
+            404,
+            "{path} on the public listener"
+        );
+    }
     let missing = app.get("/nope").await;
     assert_eq!(missing.status, 404);
     assert_eq!(missing.json()["error"]["code"], "not_found");
 
-    let metrics = app.get("/metrics").await.text();
+    let metrics = app.admin_get("/metrics").await.text();
     for name in [
         "oxicam_http_requests_total",
         "oxicam_analyses_in_flight",

@@ -19,7 +19,7 @@ struct Contract {
 
 impl Contract {
     async fn fetch(app: &TestApp) -> Contract {
-        let response = app.get("/openapi.json").await;
+        let response = app.admin_get("/openapi.json").await;
         assert_eq!(response.status, 200);
         Contract {
             doc: response.json(),
@@ -139,15 +139,13 @@ async fn every_answer_matches_the_openapi_document() {
         Body::from_stream(stream)
     };
 
-    for route in [
-        "/",
-        "/healthz",
-        "/readyz",
-        "/version",
-        "/metrics",
-        "/openapi.json",
-    ] {
+    for route in ["/", "/healthz", "/readyz", "/v1/about"] {
         let response = app.get(route).await;
+        contract.check(&Method::GET, route, &response);
+    }
+    // The operations routes answer on the admin listener.
+    for route in ["/version", "/metrics", "/openapi.json"] {
+        let response = app.admin_get(route).await;
         contract.check(&Method::GET, route, &response);
     }
     for route in ["/run", "/v1/analyses"] {
@@ -193,6 +191,33 @@ async fn every_answer_matches_the_openapi_document() {
         let response = slow.send(upload(route, file_part(&good))).await;
         assert_eq!(response.status, 503);
         contract.check(&Method::POST, route, &response);
+    }
+    // A cross-site browser post: 403. A client over its rate (keyed, behind one proxy, on the
+    // address the proxy saw): 429.
+    let limited = TestApp::new(|c| {
+        c.rate_per_minute = 1;
+        c.rate_burst = 1;
+        c.trusted_proxy_hops = 1;
+    });
+    for route in ["/run", "/v1/analyses"] {
+        let mut cross_site = upload(route, file_part(b"x"));
+        cross_site
+            .headers_mut()
+            .insert(header::ORIGIN, "https://elsewhere.example".parse().unwrap());
+        let response = limited.send(cross_site).await;
+        assert_eq!(response.status, 403);
+        contract.check(&Method::POST, route, &response);
+        let from_one_client = || {
+            let mut request = upload(route, multipart_body(&[("note", None, "text/plain", b"x")]));
+            request
+                .headers_mut()
+                .insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
+            request
+        };
+        let first = limited.send(from_one_client()).await;
+        let second = limited.send(from_one_client()).await;
+        assert_eq!(second.status, 429, "after {}", first.status);
+        contract.check(&Method::POST, route, &second);
     }
     // The blue/green test fault: 500 on /run.
     let faulty = TestApp::new(|c| c.fault = oxicam_server::Fault::BadRun);

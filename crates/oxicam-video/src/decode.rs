@@ -1,9 +1,7 @@
 //! The demux/decode loop: opens and vets a file (container, codec, duration), then streams
 //! its frames through the plane statistics into a trace with real timestamps and metadata.
 
-use std::io::Read;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 
 use ff::codec::packet::side_data::Type as SideDataType;
 use ff::format::Pixel;
@@ -11,18 +9,13 @@ use ff::media::Type as MediaType;
 use ffmpeg_next as ff;
 use oxicam_signal::{FrameSample, Trace, VideoMeta};
 
+use crate::open::{
+    check_picture_size, decoder_options, is_image_container, pixel_limit, Stop, ACCEPTED_CODECS,
+    ACCEPTED_CONTAINERS,
+};
 use crate::stats::{frame_sample, ChromaPlanes, ColorConversion, Planes, StatsScratch};
 use crate::{DecodeOptions, DecodedVideo, VideoError};
 
-/// Demuxers we accept (FFmpeg names): ISO BMFF (MP4, MOV) and Matroska (MKV, WebM).
-const ACCEPTED_CONTAINERS: [&str; 2] = ["mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"];
-/// Codecs phones and browsers record. FFmpeg's own whitelists would let MPEG-4 Part 2 through.
-const ACCEPTED_CODECS: [ff::codec::Id; 4] = [
-    ff::codec::Id::H264,
-    ff::codec::Id::HEVC,
-    ff::codec::Id::VP8,
-    ff::codec::Id::VP9,
-];
 /// Report progress every this many frames.
 const PROGRESS_EVERY: usize = 15;
 /// Give up on a stream after this many consecutive unreadable packets.
@@ -37,10 +30,8 @@ pub(crate) fn extract(path: &Path, opts: &DecodeOptions) -> Result<DecodedVideo,
     if size == 0 {
         return Err(VideoError::EmptyFile);
     }
-    let mut ictx = match ff::format::input(&path) {
-        Ok(ictx) => ictx,
-        Err(err) => return Err(classify_open_failure(path, err)),
-    };
+    let stop = Stop::new(opts);
+    let mut ictx = crate::open::open(path, opts)?;
     let vetted = vet(&ictx, opts)?;
     let stream_index = vetted.stream_index;
 
@@ -48,6 +39,11 @@ pub(crate) fn extract(path: &Path, opts: &DecodeOptions) -> Result<DecodedVideo,
         .stream(stream_index)
         .ok_or_else(|| VideoError::Internal("video stream vanished".into()))?;
     let time_base = f64::from(stream.time_base());
+    if !(time_base.is_finite() && time_base > 0.0) {
+        return Err(VideoError::InvalidTimestamps {
+            detail: format!("time base {}", stream.time_base()),
+        });
+    }
     let start_pts = match stream.start_time() {
         ts if ts == ff::ffi::AV_NOPTS_VALUE => 0,
         ts => ts,
@@ -68,15 +64,23 @@ pub(crate) fn extract(path: &Path, opts: &DecodeOptions) -> Result<DecodedVideo,
         count: opts.threads.max(1),
         ..Default::default()
     });
+    let max_pixels = pixel_limit(opts);
+    let decoder_refused = |e: ff::Error| VideoError::NoDecodableFrames {
+        detail: format!("the {} decoder refused the stream: {e}", vetted.codec),
+    };
+    let codec = ff::decoder::find(context.id())
+        .ok_or_else(|| decoder_refused(ff::Error::DecoderNotFound))?;
     let mut decoder = context
         .decoder()
-        .video()
-        .map_err(|e| VideoError::NoDecodableFrames {
-            detail: format!("the {} decoder refused the stream: {e}", vetted.codec),
-        })?;
+        .open_as_with(codec, decoder_options(max_pixels))
+        .and_then(|opened| opened.video())
+        .map_err(decoder_refused)?;
 
     let mut state = FrameLoop {
         opts,
+        stop: stop.clone(),
+        max_pixels,
+        frames_decoded: 0,
         time_base,
         start_pts,
         nominal_interval,
@@ -109,7 +113,9 @@ pub(crate) fn extract(path: &Path, opts: &DecodeOptions) -> Result<DecodedVideo,
                 continue;
             }
             Err(_) => {
-                // A read error mid-file: the file is cut short or damaged. Keep what we have.
+                // Our interrupt (cancel, deadline) or a read error mid-file: the file is cut
+                // short or damaged. Keep what we have.
+                stop.check()?;
                 truncated = true;
                 break;
             }
@@ -117,9 +123,7 @@ pub(crate) fn extract(path: &Path, opts: &DecodeOptions) -> Result<DecodedVideo,
         if packet.stream() != stream_index {
             continue;
         }
-        if is_cancelled(opts) {
-            return Err(VideoError::Cancelled);
-        }
+        stop.check()?;
         packets_read += 1;
         if packet.is_corrupt() {
             truncated = true;
@@ -144,6 +148,9 @@ pub(crate) fn extract(path: &Path, opts: &DecodeOptions) -> Result<DecodedVideo,
     }
 
     if state.samples.is_empty() {
+        // The decoder sets the size the bitstream declares, then refuses to allocate a picture
+        // over `max_pixels`: name that rather than "no decodable frames".
+        check_picture_size(decoder.width(), decoder.height(), max_pixels)?;
         let detail = if packets_read == 0 {
             "no video packets could be read".to_string()
         } else {
@@ -171,12 +178,6 @@ pub(crate) fn extract(path: &Path, opts: &DecodeOptions) -> Result<DecodedVideo,
         trace: Trace { samples, truncated },
         meta,
     })
-}
-
-fn is_cancelled(opts: &DecodeOptions) -> bool {
-    opts.cancel
-        .as_ref()
-        .is_some_and(|cancel| cancel.load(Ordering::Relaxed))
 }
 
 struct Vetted {
@@ -288,10 +289,6 @@ fn media_name(medium: MediaType) -> &'static str {
     }
 }
 
-fn is_image_container(name: &str) -> bool {
-    name.starts_with("image2") || name.ends_with("_pipe") || name == "apng" || name == "gif"
-}
-
 fn is_image_codec(id: ff::codec::Id) -> bool {
     use ff::codec::Id;
     matches!(
@@ -328,35 +325,12 @@ fn rotation_of(stream: &ff::format::stream::Stream) -> i32 {
         .map_or(0, |r| r.round().rem_euclid(360.0) as i32)
 }
 
-/// Turns a failed open into the most precise error: a recognisable but unreadable MP4 or
-/// Matroska file is truncated or damaged, anything else is not a video.
-fn classify_open_failure(path: &Path, err: ff::Error) -> VideoError {
-    let mut head = [0u8; 12];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    let head = &head[..n];
-    let container = if head.len() >= 8 && &head[4..8] == b"ftyp" {
-        Some("MP4/MOV")
-    } else if head.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]) {
-        Some("Matroska/WebM")
-    } else {
-        None
-    };
-    match container {
-        Some(container) => VideoError::Truncated {
-            container: container.into(),
-            detail: err.to_string(),
-        },
-        None => VideoError::NotAVideo {
-            detail: err.to_string(),
-        },
-    }
-}
-
 /// Per-frame state of the decode loop.
 struct FrameLoop<'a> {
     opts: &'a DecodeOptions,
+    stop: Stop,
+    max_pixels: u64,
+    frames_decoded: usize,
     time_base: f64,
     start_pts: i64,
     nominal_interval: f64,
@@ -386,11 +360,16 @@ impl FrameLoop<'_> {
     }
 
     fn on_frame(&mut self) -> Result<(), VideoError> {
-        if is_cancelled(self.opts) {
-            return Err(VideoError::Cancelled);
+        self.stop.check()?;
+        // Counted before duplicates are dropped: a flood of same-time frames costs CPU too.
+        self.frames_decoded += 1;
+        if self.frames_decoded > self.opts.max_frames {
+            return Err(VideoError::TooManyFrames {
+                max_frames: self.opts.max_frames,
+            });
         }
         let t_s = match self.frame.timestamp() {
-            Some(pts) => (pts - self.start_pts) as f64 * self.time_base,
+            Some(pts) => ticks_since_start(pts, self.start_pts)? as f64 * self.time_base,
             None => self
                 .samples
                 .last()
@@ -410,6 +389,7 @@ impl FrameLoop<'_> {
                 });
             }
         }
+        check_picture_size(self.frame.width(), self.frame.height(), self.max_pixels)?;
         let conversion = conversion_of(&self.frame);
         self.conversion.get_or_insert(conversion);
         self.size
@@ -456,6 +436,14 @@ impl FrameLoop<'_> {
         }
         Ok(())
     }
+}
+
+/// `pts - start_pts`, refused when crafted timestamps (64-bit in Matroska) overflow it.
+fn ticks_since_start(pts: i64, start_pts: i64) -> Result<i64, VideoError> {
+    pts.checked_sub(start_pts)
+        .ok_or_else(|| VideoError::InvalidTimestamps {
+            detail: format!("a frame at {pts} against a start at {start_pts} ticks"),
+        })
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -574,5 +562,21 @@ fn build_meta(
         }
         .into(),
         truncated,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_that_overflow_against_the_start_are_refused() {
+        assert_eq!(ticks_since_start(1_500, 500).unwrap(), 1_000);
+        assert_eq!(ticks_since_start(-20, 10).unwrap(), -30);
+        for (pts, start) in [(i64::MAX, -1), (i64::MIN + 1, 2), (1 << 62, -(1 << 62))] {
+            let err = ticks_since_start(pts, start).unwrap_err();
+            assert_eq!(err.code(), "invalid_timestamps", "{pts} - {start}");
+            assert!(err.is_client_error());
+        }
     }
 }

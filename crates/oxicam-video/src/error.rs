@@ -24,8 +24,25 @@ pub enum VideoError {
     NoDecodableFrames { detail: String },
     #[error("the video is {duration_s:.1} s long; the limit is {max_s:.1} s")]
     TooLong { duration_s: f64, max_s: f64 },
+    /// Refused from the size the file declares (container header or bitstream), before any
+    /// picture of that size is allocated.
+    #[error(
+        "the video's pictures are {width}x{height}; the limit is {max_pixels} pixels and 8192 \
+         on a side: send a recording of 4K or less"
+    )]
+    PictureTooLarge {
+        width: u32,
+        height: u32,
+        max_pixels: u64,
+    },
+    #[error("the video has more than {max_frames} frames, the most one recording may hold")]
+    TooManyFrames { max_frames: usize },
+    #[error("the video's timestamps are invalid: {detail}")]
+    InvalidTimestamps { detail: String },
     #[error("decoding was cancelled")]
     Cancelled,
+    #[error("decoding did not finish before its deadline")]
+    TimedOut,
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,
@@ -49,18 +66,26 @@ impl VideoError {
             VideoError::UnsupportedCodec { .. } => "unsupported_codec",
             VideoError::NoDecodableFrames { .. } => "no_decodable_frames",
             VideoError::TooLong { .. } => "too_long",
+            VideoError::PictureTooLarge { .. } => "picture_too_large",
+            VideoError::TooManyFrames { .. } => "too_many_frames",
+            VideoError::InvalidTimestamps { .. } => "invalid_timestamps",
             VideoError::Cancelled => "cancelled",
+            VideoError::TimedOut => "timed_out",
             VideoError::Io { .. } => "io",
             VideoError::Internal(_) => "internal",
         }
     }
 
     /// True when the input itself is at fault (answer 4xx); false for server-side failures
-    /// (I/O on our temp file, FFmpeg misbehaving) and for cancellation, which the caller asked for.
+    /// (I/O on our temp file, FFmpeg misbehaving) and for cancellation or the caller's deadline,
+    /// which the caller set.
     pub fn is_client_error(&self) -> bool {
         !matches!(
             self,
-            VideoError::Cancelled | VideoError::Io { .. } | VideoError::Internal(_)
+            VideoError::Cancelled
+                | VideoError::TimedOut
+                | VideoError::Io { .. }
+                | VideoError::Internal(_)
         )
     }
 }

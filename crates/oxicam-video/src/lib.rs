@@ -9,6 +9,8 @@
 //!     container (VFR-safe), duration limits, cancellation and truncation handling.
 //!   - [`stats`]: per-frame statistics from the Y/U/V planes (region means, clipped shares,
 //!     luma grid), converted to RGB with the stream's matrix and range.
+//!   - `open`: opening untrusted files under limits (demuxer, decoder and protocol whitelists,
+//!     bounded probing, picture size, an interrupt on cancel and deadline).
 //!   - `error`: [`VideoError`], one variant per way a file is unusable, with stable codes.
 //! - [`pipeline`]: decode -> analyse (`oxicam_signal`) -> attach the video's facts, the one
 //!   path the CLI and the HTTP service share; the built-in model and model loading.
@@ -17,6 +19,7 @@
 
 mod decode;
 mod error;
+mod open;
 pub mod pipeline;
 pub mod stats;
 pub mod synth;
@@ -24,6 +27,7 @@ pub mod synth;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Once};
+use std::time::Instant;
 
 pub use error::VideoError;
 pub use oxicam_signal::{Trace, VideoMeta};
@@ -31,7 +35,16 @@ pub use oxicam_signal::{Trace, VideoMeta};
 /// Progress callback: seconds decoded so far, and the total when the container declares it.
 pub type ProgressFn = dyn Fn(f64, Option<f64>) + Send + Sync;
 
-/// How to decode. `Default` is 2 decoder threads and no duration limit.
+/// Largest picture decoded by default (pixels): 4096x2304, so every phone's 4K (UHD and DCI)
+/// but no more. A decoded 4K frame with its references costs tens of MB; an 8192x8192 one
+/// (a 200 KB file can declare it) costs 100 MB per picture.
+pub const DEFAULT_MAX_PIXELS: u64 = 4096 * 2304;
+/// Most frames decoded by default: one hour at 60 fps. Bounds the trace (about 100 bytes a
+/// frame) against files of tiny frames with microsecond timestamps.
+pub const DEFAULT_MAX_FRAMES: usize = 216_000;
+
+/// How to decode. `Default` is 2 decoder threads, no duration limit, no deadline, and the
+/// default picture and frame-count limits.
 #[derive(Clone)]
 pub struct DecodeOptions {
     /// Decoder threads (frame threading). 2 gives bit-identical traces and ~1.8x speed.
@@ -39,8 +52,15 @@ pub struct DecodeOptions {
     /// Refuse files longer than this (from the container header before decoding, and from
     /// the frame timestamps while decoding in case the header lies).
     pub max_duration_s: Option<f64>,
-    /// Checked once per frame: when set, decoding stops with `VideoError::Cancelled`.
+    /// Refuse pictures larger than this many pixels (from the declared size, before decoding).
+    pub max_pixels: u64,
+    /// Refuse files with more frames than this (`VideoError::TooManyFrames`).
+    pub max_frames: usize,
+    /// Checked per packet and frame, and inside FFmpeg's reads: when set, decoding stops with
+    /// `VideoError::Cancelled`.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Past this instant decoding stops with `VideoError::TimedOut` (checked like `cancel`).
+    pub deadline: Option<Instant>,
     /// Called every few frames and at the end.
     pub progress: Option<Arc<ProgressFn>>,
 }
@@ -50,7 +70,10 @@ impl Default for DecodeOptions {
         DecodeOptions {
             threads: 2,
             max_duration_s: None,
+            max_pixels: DEFAULT_MAX_PIXELS,
+            max_frames: DEFAULT_MAX_FRAMES,
             cancel: None,
+            deadline: None,
             progress: None,
         }
     }
@@ -61,7 +84,10 @@ impl std::fmt::Debug for DecodeOptions {
         f.debug_struct("DecodeOptions")
             .field("threads", &self.threads)
             .field("max_duration_s", &self.max_duration_s)
+            .field("max_pixels", &self.max_pixels)
+            .field("max_frames", &self.max_frames)
             .field("cancel", &self.cancel.is_some())
+            .field("deadline", &self.deadline)
             .field("progress", &self.progress.is_some())
             .finish()
     }

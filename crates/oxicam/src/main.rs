@@ -25,7 +25,7 @@ enum Command {
     /// Analyze a video (or a trace CSV): heart rate, SpO2, quality verdict.
     Analyze(commands::analyze::Args),
     /// Run the HTTP service and web page.
-    Serve(commands::serve::Args),
+    Serve(Box<commands::serve::Args>),
     /// Score the estimator on a data folder (leave-one-subject-out, or a fixed model).
     Eval(commands::eval::Args),
     /// Fit the SpO2 model from a data folder.
@@ -40,7 +40,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => commands::analyze::run(args),
-        Command::Serve(args) => commands::serve::run(args),
+        Command::Serve(args) => commands::serve::run(*args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Synth(args) => commands::synth::run(args),

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 struct Served {
     child: Child,
     addr: SocketAddr,
+    /// The operations listener (`/version`, `/metrics`).
+    admin_addr: SocketAddr,
     logs: Arc<Mutex<Vec<String>>>,
     tmp_dir: PathBuf,
 }
@@ -28,6 +30,8 @@ impl Served {
                 "serve",
                 "--addr",
                 "127.0.0.1:0",
+                "--admin-addr",
+                "127.0.0.1:0",
                 "--log-format",
                 "json",
                 "--tmp-dir",
@@ -35,6 +39,7 @@ impl Served {
             .arg(&tmp_dir)
             .args(args)
             .env_remove("OXICAM_FAULT")
+            .env_remove("OXICAM_ADMIN_ADDR")
             .env_remove("OXICAM_COLOR")
             .env_remove("OXICAM_GIT_SHA")
             .envs(envs.iter().copied())
@@ -49,20 +54,35 @@ impl Served {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) {
-                    if json["message"] == "oxicam listening" {
-                        let _ = tx.send(json["addr"].as_str().unwrap_or("").to_string());
+                    for (message, field) in [
+                        ("oxicam listening", "addr"),
+                        ("oxicam operations endpoints listening", "admin_addr"),
+                    ] {
+                        if json["message"] == message {
+                            let _ =
+                                tx.send((field, json[field].as_str().unwrap_or("").to_string()));
+                        }
                     }
                 }
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("oxicam logs its listening address")
-            .parse()
-            .unwrap();
+        let (mut addr, mut admin_addr) = (None, None);
+        while addr.is_none() || admin_addr.is_none() {
+            let (field, value) = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("oxicam logs its listening addresses");
+            let value: SocketAddr = value.parse().unwrap();
+            if field == "addr" {
+                addr = Some(value);
+            } else {
+                admin_addr = Some(value);
+            }
+        }
+        let (addr, admin_addr) = (addr.unwrap(), admin_addr.unwrap());
         Served {
             child,
+            admin_addr,
             addr,
             logs,
             tmp_dir,
@@ -231,7 +251,12 @@ fn environment_sets_colour_sha_and_the_bad_run_fault() {
             ("OXICAM_FAULT", "bad-run"),
         ],
     );
-    let version = get(served.addr, "/version");
+    assert_eq!(
+        get(served.addr, "/version").status,
+        404,
+        "not on the public listener"
+    );
+    let version = get(served.admin_addr, "/version");
     assert_eq!(version.status, 200);
     let version = version.json();
     assert_eq!(version["color"], "blue");

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+#[allow(unused_imports)] // not every test binary renders fixtures
 pub use oxicam_testkit::fixtures::*;
 pub use oxicam_testkit::http::*;
 
@@ -24,6 +25,8 @@ fn test_config(tmp_dir: &Path, configure: impl FnOnce(&mut ServerConfig)) -> Ser
         tmp_dir: Some(tmp_dir.to_path_buf()),
         drain_grace: Duration::ZERO,
         drain_timeout: Duration::from_secs(30),
+        // Tests post many uploads from one address; the limit has its own test.
+        rate_per_minute: 0,
         ..ServerConfig::default()
     };
     configure(&mut config);
@@ -53,6 +56,8 @@ async fn assert_empty_soon(dir: &Path) {
 /// `tower::ServiceExt::oneshot`.
 pub struct TestApp {
     router: axum::Router,
+    /// The operations routes (`/metrics`, `/openapi.json`, `/version`): another listener.
+    admin: axum::Router,
     pub tmp_dir: tempfile::TempDir,
 }
 
@@ -83,24 +88,40 @@ impl TestApp {
         let tmp_dir = tempfile::tempdir().unwrap();
         let config = test_config(tmp_dir.path(), configure);
         let router = oxicam_server::router(&config).expect("the router builds");
-        TestApp { router, tmp_dir }
-    }
-
-    pub async fn send(&self, request: Request<Body>) -> TestResponse {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap()
-            .to_vec();
-        TestResponse {
-            status,
-            headers,
-            body,
+        let admin = oxicam_server::admin_router(&config).expect("the admin router builds");
+        TestApp {
+            router,
+            admin,
+            tmp_dir,
         }
     }
 
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        collect(self.router.clone().oneshot(request).await.unwrap()).await
+    }
+
+    /// GET on the operations listener.
+    pub async fn admin_get(&self, path: &str) -> TestResponse {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        collect(self.admin.clone().oneshot(request).await.unwrap()).await
+    }
+}
+
+async fn collect(response: axum::response::Response) -> TestResponse {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
+    TestResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+impl TestApp {
     pub async fn get(&self, path: &str) -> TestResponse {
         self.send(Request::get(path).body(Body::empty()).unwrap())
             .await
@@ -146,6 +167,8 @@ impl TestApp {
 /// concurrency, draining.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The operations listener (`/metrics`, `/openapi.json`, `/version`).
+    pub admin_addr: SocketAddr,
     pub tmp_dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -157,12 +180,20 @@ impl TestServer {
         let config = test_config(tmp_dir.path(), configure);
         let listener = tokio::net::TcpListener::bind(config.addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin_addr = admin.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(oxicam_server::serve(listener, config, async move {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(oxicam_server::serve_with_admin(
+            listener,
+            Some(admin),
+            config,
+            async move {
+                let _ = rx.await;
+            },
+        ));
         TestServer {
             addr,
+            admin_addr,
             tmp_dir,
             shutdown: Some(tx),
             task: Some(task),
@@ -171,6 +202,10 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin_addr, path)
     }
 
     /// Files left in the upload directory.

@@ -17,6 +17,10 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "OXICAM_ADDR", default_value = DEFAULT_ADDR)]
     pub addr: SocketAddr,
+    /// Address of the operations endpoints (/metrics, /openapi.json, /version), kept off the
+    /// public one; `off` serves none. Containers set 0.0.0.0:9090.
+    #[arg(long, env = "OXICAM_ADMIN_ADDR", default_value = "127.0.0.1:9090", value_parser = parse_admin_addr)]
+    pub admin_addr: AdminAddr,
     /// Largest accepted upload, in MB (answered 413 as soon as it is crossed).
     #[arg(long, env = "OXICAM_BODY_LIMIT_MB", default_value_t = DEFAULT_BODY_LIMIT_MB)]
     pub body_limit_mb: u64,
@@ -66,6 +70,50 @@ pub struct Args {
     /// smoke test must fail on this build. Any other value is no fault.
     #[arg(long, env = "OXICAM_FAULT", value_parser = parse_fault)]
     pub fault: Option<Fault>,
+    /// Connections served at once on the public address.
+    #[arg(long, env = "OXICAM_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (also closes idle connections).
+    #[arg(long, env = "OXICAM_HEADER_READ_TIMEOUT_S", default_value_t = 10.0)]
+    pub header_read_timeout_s: f64,
+    /// A whole upload must arrive within this many seconds.
+    #[arg(long, env = "OXICAM_UPLOAD_TIMEOUT_S", default_value_t = 600)]
+    pub upload_timeout_s: u64,
+    /// MB all uploads in progress or being analysed may hold on the temp volume together.
+    #[arg(long, env = "OXICAM_UPLOAD_BUDGET_MB", default_value_t = 800)]
+    pub upload_budget_mb: u64,
+    /// Another origin (`https://host[:port]`) whose pages may post analyses (repeatable;
+    /// comma-separated in the environment). The server's own origin always may.
+    #[arg(
+        long = "allowed-origin",
+        env = "OXICAM_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+    /// Analyses one client may start per minute; 0 turns the limit off.
+    #[arg(long, env = "OXICAM_RATE_PER_MINUTE", default_value_t = 20)]
+    pub rate_per_minute: u32,
+    /// Analyses one client may start at once before the per-minute rate applies.
+    #[arg(long, env = "OXICAM_RATE_BURST", default_value_t = 10)]
+    pub rate_burst: u32,
+    /// Proxies of ours in front of the service appending to X-Forwarded-For (1 behind one load
+    /// balancer); 0 keys the rate limit on the peer address.
+    #[arg(long, env = "OXICAM_TRUSTED_PROXY_HOPS", default_value_t = 0)]
+    pub trusted_proxy_hops: usize,
+}
+
+/// `--admin-addr`: an address, or `off`.
+#[derive(Clone, Copy, Debug)]
+pub struct AdminAddr(Option<SocketAddr>);
+
+fn parse_admin_addr(value: &str) -> Result<AdminAddr, String> {
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(AdminAddr(None));
+    }
+    value
+        .parse()
+        .map(|addr| AdminAddr(Some(addr)))
+        .map_err(|_| format!("{value:?} is neither an address (host:port) nor `off`"))
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -93,6 +141,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let config = ServerConfig {
         addr: args.addr,
+        admin_addr: args.admin_addr.0,
         body_limit_bytes: args.body_limit_mb * 1024 * 1024,
         max_duration_s: args.max_duration_s,
         concurrency: args
@@ -102,6 +151,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         queue: args.queue.unwrap_or_else(config::default_queue),
         timeout: Duration::from_secs(args.timeout_s.max(1)),
         upload_idle_timeout: Duration::from_secs(args.upload_idle_timeout_s.max(1)),
+        upload_timeout: Duration::from_secs(args.upload_timeout_s.max(1)),
+        max_connections: args.max_connections.max(1),
+        header_read_timeout: seconds("header-read-timeout-s", args.header_read_timeout_s)?
+            .max(Duration::from_millis(100)),
+        upload_budget_bytes: args.upload_budget_mb.saturating_mul(1024 * 1024),
+        allowed_origins: args.allowed_origins,
+        rate_per_minute: args.rate_per_minute,
+        rate_burst: args.rate_burst,
+        trusted_proxy_hops: args.trusted_proxy_hops,
         model_path: args.model,
         tmp_dir: args.tmp_dir,
         drain_grace: seconds("drain-grace-secs", args.drain_grace_secs)?,

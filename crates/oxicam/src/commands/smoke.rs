@@ -14,6 +14,9 @@ pub struct Args {
     /// Base URL of the service (plain HTTP), e.g. http://127.0.0.1:8000
     #[arg(long, env = "OXICAM_SMOKE_URL")]
     pub url: String,
+    /// Base URL of the operations listener, for `/version` (default: --url's host, port 9090).
+    #[arg(long, env = "OXICAM_SMOKE_ADMIN_URL")]
+    pub admin_url: Option<String>,
     /// Fail unless `/version` reports this version.
     #[arg(long)]
     pub expect_version: Option<String>,
@@ -38,6 +41,17 @@ pub struct Args {
     pub hr_tolerance_bpm: f64,
 }
 
+/// The admin listener of the service at `base`: same host, port 9090 (the containers' port).
+fn default_admin_url(base: &str) -> String {
+    let authority = base.trim_start_matches("http://");
+    let authority = authority.split('/').next().unwrap_or(authority);
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    format!("http://{host}:9090")
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let base = args.url.trim_end_matches('/').to_string();
     if !base.starts_with("http://") {
@@ -55,7 +69,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .timeout(Duration::from_secs_f64(args.timeout))
         .build()
         .context("building the HTTP client")?;
-    let smoke = Smoke { client, base };
+    let admin_base = match &args.admin_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => default_admin_url(&base),
+    };
+    if !admin_base.starts_with("http://") {
+        bail!("--admin-url must be a plain http:// URL, got {admin_base:?}");
+    }
+    let smoke = Smoke {
+        client,
+        base,
+        admin_base,
+    };
 
     if args.wait > 0.0 {
         smoke.wait_for_health(Duration::from_secs_f64(args.wait));
@@ -88,6 +113,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 struct Smoke {
     client: Client,
     base: String,
+    /// The operations listener (`/version`).
+    admin_base: String,
 }
 
 impl Smoke {
@@ -119,7 +146,11 @@ impl Smoke {
     }
 
     fn get(&self, path: &str) -> anyhow::Result<(u16, String)> {
-        let url = format!("{}{path}", self.base);
+        self.get_from(&self.base, path)
+    }
+
+    fn get_from(&self, base: &str, path: &str) -> anyhow::Result<(u16, String)> {
+        let url = format!("{base}{path}");
         let resp = self
             .client
             .get(&url)
@@ -141,7 +172,7 @@ impl Smoke {
     }
 
     fn version(&self, args: &Args) -> anyhow::Result<String> {
-        let (status, body) = self.get("/version")?;
+        let (status, body) = self.get_from(&self.admin_base, "/version")?;
         if status != 200 {
             bail!("GET /version answered HTTP {status}: {}", snippet(&body));
         }
@@ -248,5 +279,23 @@ fn snippet(body: &str) -> String {
         format!("{one_line}...")
     } else {
         one_line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_admin_url;
+
+    #[test]
+    fn the_admin_url_defaults_to_the_same_host_on_9090() {
+        assert_eq!(
+            default_admin_url("http://127.0.0.1:8000"),
+            "http://127.0.0.1:9090"
+        );
+        assert_eq!(
+            default_admin_url("http://oxicam.internal"),
+            "http://oxicam.internal:9090"
+        );
+        assert_eq!(default_admin_url("http://[::1]:8000"), "http://[::1]:9090");
     }
 }
