@@ -6,13 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::LabelSource;
 use crate::evaluation::{
-    evaluate_labelled, label_windows, select_and_fit, subjects, CalibrationScore, EvalOptions,
-    EvalReport, FoldScore, Recording, RecordingWindows, Spo2Scores,
+    evaluate_labelled, label_windows, subjects, training_recordings, CalibrationScore,
+    EvalOptions, EvalReport, FoldScore, Recording, RecordingWindows, Spo2Scores,
 };
 use crate::ridge::Z_CLAMP;
 use crate::spo2::domain::{BOX_GRID, GAIN_TOLERANCE, MIN_HELD_OUT_INSIDE};
 use crate::spo2::model::Spo2Model;
-use crate::spo2::training::{candidates, Candidate, Family, Selection};
+use crate::spo2::training::{candidates, fit, select, Candidate, Family, FeatureCache, Selection};
 
 /// What `oxicam train` records in a model's `provenance`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,7 +102,9 @@ pub fn train(
         ..opts.clone()
     };
     let loso = evaluate_labelled(&groups, None, &loso_opts);
-    let (selection, _) = select_and_fit(&groups, version, serde_json::Value::Null)?;
+    let recs = training_recordings(&groups);
+    let mut cache = FeatureCache::default();
+    let selection = select(Family::Ridge, &recs, &mut cache)?;
     let training_windows = labelled
         .iter()
         .flatten()
@@ -146,7 +148,7 @@ pub fn train(
     };
     // Through a JSON value: model files keep provenance free-form (and its keys sorted).
     let provenance = serde_json::to_value(&provenance).expect("provenance serialises");
-    let (selection, model) = select_and_fit(&groups, version, provenance)?;
+    let model = fit(version, &recs, &selection, &mut cache, provenance)?;
     Some(TrainedModel {
         model,
         training_windows,
