@@ -10,10 +10,10 @@ use crate::report::{
     Calibration, ChannelInfo, ModelInfo, Quality, QualityReason, Report, Waveform, WindowResult,
     NOTICE, REPORT_SCHEMA_VERSION,
 };
+use crate::spectrum::{power_spectrum, PowerSpectrum, PulsePeak};
 use crate::spo2::features::ChannelMeasures;
 use crate::spo2::model::Spo2Model;
 use crate::spo2::{self, RawSpo2, Spo2Answer, Spo2Status, WindowInput};
-use crate::spectrum::{power_spectrum, PowerSpectrum, PulsePeak};
 use crate::stats::{mean, median, rms, round_to};
 use crate::trace::{Channel, FrameSample, Trace};
 
@@ -712,7 +712,8 @@ fn calibrate(
 
 /// An interval rounded to 0.1 for the report.
 fn rounded_interval(a: &Spo2Answer) -> Option<[f64; 2]> {
-    a.interval.map(|[lo, hi]| [round_to(lo, 0.1), round_to(hi, 0.1)])
+    a.interval
+        .map(|[lo, hi]| [round_to(lo, 0.1), round_to(hi, 0.1)])
 }
 
 /// Why a usable recording has no SpO2 number: out of the model's domain (with the sentence

@@ -13,8 +13,7 @@ use crate::spo2::training::{
     fit, fit_spec, select, Family, FeatureCache, Selection, TrainingRecording,
 };
 use crate::spo2::{
-    apply_range, apply_range_with, raw_series, raw_series_with, Spo2Answer, Spo2Status,
-    WindowInput,
+    apply_range, apply_range_with, raw_series, raw_series_with, Spo2Answer, Spo2Status, WindowInput,
 };
 use crate::trace::Trace;
 
@@ -653,8 +652,11 @@ fn loso_family<'a>(
         for &group in &fold.test {
             let spo2 = match &fitted {
                 Some(f) => {
-                    let inputs: Vec<WindowInput> =
-                        group.windows.iter().map(|w| w.detail.spo2_input()).collect();
+                    let inputs: Vec<WindowInput> = group
+                        .windows
+                        .iter()
+                        .map(|w| w.detail.spo2_input())
+                        .collect();
                     let raw = raw_series_with(&f.spec, |x| f.fitted.predict(x), &inputs);
                     apply_range_with(&f.spec, &raw, 0.0)
                 }

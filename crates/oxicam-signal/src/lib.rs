@@ -45,11 +45,11 @@ pub use analysis::{
     REFERENCE_SPO2_RANGE,
 };
 pub use features::{Feature, WindowFeatures};
-pub use spo2::model::{ModelError, Spo2Model};
-pub use spo2::Spo2Status;
 pub use quality::Gate;
 pub use report::{
     Calibration, ChannelInfo, ModelInfo, Quality, QualityReason, Report, VideoMeta, Waveform,
     WindowResult, REPORT_SCHEMA_VERSION,
 };
+pub use spo2::model::{ModelError, Spo2Model};
+pub use spo2::Spo2Status;
 pub use trace::{Channel, FrameSample, Trace};

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::LabelSource;
 use crate::evaluation::{
-    evaluate_labelled, label_windows, subjects, training_recordings, CalibrationScore,
-    EvalOptions, EvalReport, FoldScore, Recording, RecordingWindows, Spo2Scores,
+    evaluate_labelled, label_windows, subjects, training_recordings, CalibrationScore, EvalOptions,
+    EvalReport, FoldScore, Recording, RecordingWindows, Spo2Scores,
 };
 use crate::ridge::Z_CLAMP;
 use crate::spo2::domain::{BOX_GRID, GAIN_TOLERANCE, MIN_HELD_OUT_INSIDE};

@@ -289,5 +289,8 @@ fn welltory_other_phones_are_withheld_or_answered_above_90() {
         subjects.len(),
         100.0 * share
     );
-    assert!(share <= 0.02, "share of answered windows below 90 %: {share}");
+    assert!(
+        share <= 0.02,
+        "share of answered windows below 90 %: {share}"
+    );
 }

@@ -139,7 +139,11 @@ fn known_heart_rates_through_harmonics_drift_and_noise() {
         // harmonic beyond the band) is outside the model's domain and SpO2 is withheld.
         if bpm <= 96.0 {
             let spo2 = r.spo2_percent.unwrap_or_default();
-            assert!((70.0..=100.0).contains(&spo2), "{bpm}: {:?}", r.quality.reasons);
+            assert!(
+                (70.0..=100.0).contains(&spo2),
+                "{bpm}: {:?}",
+                r.quality.reasons
+            );
             let [lo, hi] = r.spo2_interval_percent.unwrap();
             assert!(lo < spo2 && spo2 <= hi && hi <= 100.0 && hi - lo > 5.0);
             assert_eq!(r.spo2_status, Spo2Status::Estimated);

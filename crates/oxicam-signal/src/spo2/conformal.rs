@@ -53,7 +53,9 @@ mod tests {
 
     #[test]
     fn half_width_is_the_finite_sample_quantile() {
-        let res: Vec<f64> = (1..=19).map(|i| if i % 2 == 0 { i as f64 } else { -(i as f64) }).collect();
+        let res: Vec<f64> = (1..=19)
+            .map(|i| if i % 2 == 0 { i as f64 } else { -(i as f64) })
+            .collect();
         // n = 19: ceil(20 * 0.9) = 18th smallest |r| = 18.
         let c = ConformalInterval::from_residuals(&res, 0.9).unwrap();
         assert_eq!(c.half_width, 18.0);

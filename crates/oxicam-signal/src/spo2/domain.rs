@@ -187,7 +187,9 @@ mod tests {
     fn box_holds_the_training_bulk_and_names_the_feature_outside() {
         let rows: Vec<Vec<f64>> = (0..101).map(|i| vec![i as f64, -(i as f64)]).collect();
         let b = DomainBox::fit(&rows, 0.01, 0.1).unwrap();
-        assert!((b.lower[0] - (1.0 - 9.8)).abs() < 1e-9 && (b.upper[0] - (99.0 + 9.8)).abs() < 1e-9);
+        assert!(
+            (b.lower[0] - (1.0 - 9.8)).abs() < 1e-9 && (b.upper[0] - (99.0 + 9.8)).abs() < 1e-9
+        );
         assert_eq!(b.outside(&[50.0, -50.0]), None);
         assert_eq!(b.outside(&[50.0, 20.0]), Some(1));
         assert_eq!(b.outside(&[f64::NAN, -50.0]), Some(0));
@@ -196,7 +198,9 @@ mod tests {
 
     #[test]
     fn level_box_tolerates_a_factor_two_and_no_more() {
-        let levels: Vec<[f64; 3]> = (0..=200).map(|i| [40.0 + i as f64 / 10.0, 80.0, 45.0]).collect();
+        let levels: Vec<[f64; 3]> = (0..=200)
+            .map(|i| [40.0 + i as f64 / 10.0, 80.0, 45.0])
+            .collect();
         let b = LevelBox::fit(&levels).unwrap();
         assert_eq!(b.outside(&[30.0, 160.0, 22.5]), None);
         assert_eq!(b.outside(&[240.0, 80.0, 45.0]), Some(Channel::Red));

@@ -272,7 +272,12 @@ impl Spo2Answer {
         let [lo, hi] = spec.output_range;
         let interval = Some(spec.interval.around(v));
         let (status, percent, interval, issue) = if v > hi {
-            (Spo2Status::OutOfDomain, None, None, Some(DomainIssue::AboveRange))
+            (
+                Spo2Status::OutOfDomain,
+                None,
+                None,
+                Some(DomainIssue::AboveRange),
+            )
         } else if v < lo {
             (Spo2Status::BelowRange, None, interval, None)
         } else {
@@ -450,14 +455,20 @@ mod tests {
         let (w, rec) = answers(&vec![measures(0.0, [240.0, 30.0, 45.0]); 5]);
         assert!(w.iter().all(|a| a.status == Spo2Status::OutOfDomain));
         assert_eq!(rec.status, Spo2Status::OutOfDomain);
-        assert_eq!(rec.issue, Some(DomainIssue::LevelOutside {
+        assert_eq!(
+            rec.issue,
+            Some(DomainIssue::LevelOutside {
                 channel: Channel::Red
-            }));
+            })
+        );
         assert!(rec.issue.unwrap().message().contains("red channel"));
         let (_, rec) = answers(&vec![measures(0.0, [255.0, 70.0, 45.0]); 5]);
-        assert_eq!(rec.issue, Some(DomainIssue::ChannelOutOfRange {
+        assert_eq!(
+            rec.issue,
+            Some(DomainIssue::ChannelOutOfRange {
                 channel: Channel::Red
-            }));
+            })
+        );
     }
 
     #[test]

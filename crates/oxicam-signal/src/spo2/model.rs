@@ -87,7 +87,10 @@ impl Spo2Model {
         if !(lo.is_finite() && hi.is_finite() && lo < hi && hi <= 100.0) {
             return invalid("output_range must be [low, high] with high <= 100");
         }
-        for (name, v) in [("context_s", self.context_s), ("smoothing_s", self.smoothing_s)] {
+        for (name, v) in [
+            ("context_s", self.context_s),
+            ("smoothing_s", self.smoothing_s),
+        ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(ModelError::Invalid(format!(
                     "{name} must be a non-negative number"

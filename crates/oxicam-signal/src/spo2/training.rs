@@ -9,8 +9,8 @@ use super::conformal::{ConformalInterval, NOMINAL_LEVEL};
 use super::domain::{DomainBox, LevelBox, BOX_GRID, MIN_HELD_OUT_INSIDE};
 use super::features::FeatureGroup;
 use super::model::{ModelFamily, Spo2Model};
-use crate::ridge::{Intercept, Ridge};
 use super::{context_features, raw_from_states, FeatureState, RawSpo2, Spo2Spec, WindowInput};
+use crate::ridge::{Intercept, Ridge};
 
 /// One recording's windows with their reference labels.
 #[derive(Debug, Clone)]

@@ -106,7 +106,11 @@ fn write_human(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         (Spo2Status::OutOfDomain, _) => "withheld (outside the model's domain)".to_string(),
         _ => "-".to_string(),
     };
-    writeln!(out, "SpO2         {spo2}   (model {}{cal})", r.model.version)?;
+    writeln!(
+        out,
+        "SpO2         {spo2}   (model {}{cal})",
+        r.model.version
+    )?;
     writeln!(out, "confidence   {:.2}", r.confidence)?;
     writeln!(
         out,
