@@ -338,7 +338,7 @@ pub fn summarise(model: &Spo2Model, raw: &[RawSpo2], offset: f64) -> Spo2Answer 
                 }
             }
         }
-        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        counts.sort_by_key(|c| std::cmp::Reverse(c.1));
         let issue = match counts.first() {
             Some((i, n)) if n * 2 >= usable => *i,
             _ => DomainIssue::MostWindowsOutside,
