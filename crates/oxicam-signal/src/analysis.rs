@@ -5,13 +5,15 @@ use std::ops::RangeInclusive;
 
 use crate::dsp::{detrend_linear, resample_uniform, Butterworth};
 use crate::features::WindowFeatures;
-use crate::model::Spo2Model;
 use crate::quality::Gate;
 use crate::report::{
-    Calibration, ChannelInfo, ModelInfo, Quality, Report, Waveform, WindowResult, NOTICE,
-    REPORT_SCHEMA_VERSION,
+    Calibration, ChannelInfo, ModelInfo, Quality, QualityReason, Report, Waveform, WindowResult,
+    NOTICE, REPORT_SCHEMA_VERSION,
 };
 use crate::spectrum::{power_spectrum, PowerSpectrum, PulsePeak};
+use crate::spo2::features::ChannelMeasures;
+use crate::spo2::model::Spo2Model;
+use crate::spo2::{self, RawSpo2, Spo2Answer, Spo2Status, WindowInput};
 use crate::stats::{mean, median, rms, round_to};
 use crate::trace::{Channel, FrameSample, Trace};
 
@@ -153,8 +155,11 @@ pub struct WindowDetail {
     pub channel: Option<Channel>,
     pub peak: Option<PulsePeak>,
     pub features: Option<WindowFeatures>,
-    /// SpO2 before calibration (`None` until a model has estimated it).
-    pub spo2_raw: Option<f64>,
+    /// Per-channel pulse measures the SpO2 model reads.
+    pub measures: Option<ChannelMeasures>,
+    /// SpO2 model output before calibration and the range rule (`NotUsable` until a model
+    /// has estimated it).
+    pub spo2: RawSpo2,
     pub gates: Vec<Gate>,
 }
 
@@ -175,6 +180,15 @@ impl WindowDetail {
     /// The SpO2 features, when the window passed every gate.
     pub fn usable_features(&self) -> Option<&WindowFeatures> {
         self.features.as_ref().filter(|_| self.usable())
+    }
+
+    /// What the SpO2 model reads of this window.
+    pub fn spo2_input(&self) -> WindowInput<'_> {
+        WindowInput {
+            centre_s: self.centre_s(),
+            usable: self.usable(),
+            measures: self.measures.as_ref(),
+        }
     }
 
     fn perfusion_index(&self) -> Option<f64> {
@@ -220,20 +234,13 @@ pub fn assess_windows(trace: &Trace, opts: &AnalysisOptions) -> Vec<WindowDetail
     PreparedTrace::new(trace, opts).map_or_else(|_| Vec::new(), |p| p.assess_windows(opts))
 }
 
-/// Per-window SpO2 estimates: every window with features gets the model's estimate, then the
-/// usable windows' estimates are smoothed over time as the model says.
+/// Per-window SpO2 estimates of the usable windows (context, domain, model, smoothing: see
+/// [`spo2::raw_series`]).
 fn estimate_spo2(windows: &mut [WindowDetail], model: &Spo2Model) {
-    for w in windows.iter_mut() {
-        w.spo2_raw = w.features.as_ref().and_then(|f| model.predict(f));
-    }
-    let centres: Vec<f64> = windows.iter().map(WindowDetail::centre_s).collect();
-    let usable_features: Vec<Option<&WindowFeatures>> =
-        windows.iter().map(WindowDetail::usable_features).collect();
-    let smoothed = model.predict_series(&centres, &usable_features);
-    for (w, s) in windows.iter_mut().zip(smoothed) {
-        if w.usable() {
-            w.spo2_raw = s;
-        }
+    let inputs: Vec<WindowInput> = windows.iter().map(WindowDetail::spo2_input).collect();
+    let raw = spo2::raw_series(model, &inputs);
+    for (w, r) in windows.iter_mut().zip(raw) {
+        w.spo2 = r;
     }
 }
 
@@ -428,6 +435,7 @@ impl PreparedTrace {
             pa.total_cmp(&pb)
         });
         let mut features = None;
+        let mut measures = None;
         let mut peak = best.and_then(|c| peaks[c]);
         if let (Some(c), Some(p)) = (best, peak.as_mut()) {
             // The spectrum gives the dominant rate; the mean beat interval gives the window's
@@ -444,6 +452,16 @@ impl PreparedTrace {
                 // The fundamental's amplitude in every in-range channel, at the chosen rate.
                 let ac_dc = [0, 1, 2].map(|k| peaks[k].map_or(f64::NAN, |pk| pk.amplitude));
                 features = Some(WindowFeatures::from_amplitudes(ac_dc, level, in_range));
+                measures = f0.map(|(f0_hz, _)| {
+                    ChannelMeasures::measure(
+                        [0, 1, 2].map(|k| &self.pulse[k][s..e]),
+                        [0, 1, 2].map(|k| spectra[k].as_ref()),
+                        f0_hz,
+                        fs,
+                        level,
+                        in_range,
+                    )
+                });
             }
             _ => gates.push(Gate::ChannelClipped),
         }
@@ -455,7 +473,8 @@ impl PreparedTrace {
             channel: best.and_then(Channel::from_index),
             peak,
             features,
-            spo2_raw: None,
+            measures,
+            spo2: RawSpo2::NotUsable,
             gates,
         }
     }
@@ -560,24 +579,23 @@ impl PreparedTrace {
             return report;
         }
 
-        let spo2_raw = median(usable.iter().filter_map(|w| w.spo2_raw).collect());
-        let calibration = calibrate(windows, &usable, spo2_raw, opts);
+        let raw: Vec<RawSpo2> = windows.iter().map(|w| w.spo2).collect();
+        let calibration = calibrate(windows, &usable, &raw, opts);
         let offset = calibration.as_ref().map_or(0.0, |c| c.offset);
-        let spo2 = spo2_raw.map(|v| calibrated_spo2(v, offset, model));
+        let spo2 = spo2::summarise(model, &raw, offset);
 
         let mut report = base_report(model, &[], self.analysed_s, truncated);
         report.channels = channels;
         report.waveform = waveform;
         report.heart_rate_bpm = median(usable.iter().filter_map(|w| w.heart_rate_bpm()).collect())
             .map(|v| round_to(v, 0.1));
-        report.spo2_percent = spo2;
+        report.spo2_percent = spo2.percent.map(|v| round_to(v, 0.1));
+        report.spo2_interval_percent = rounded_interval(&spo2);
+        report.spo2_status = spo2.status;
         report.confidence = confidence(windows.len(), &usable, opts);
         report.usable = true;
-        if spo2.is_none() {
-            report
-                .quality
-                .reasons
-                .insert(0, Gate::Spo2Unavailable.reason());
+        if let Some(reason) = spo2_reason(&spo2, model) {
+            report.quality.reasons.insert(0, reason);
         }
         report.windows = window_results(windows, offset, model);
         report.calibration = calibration;
@@ -599,6 +617,8 @@ fn base_report(model: &Spo2Model, gates: &[Gate], analysed_s: f64, truncated: bo
         schema_version: REPORT_SCHEMA_VERSION.to_string(),
         heart_rate_bpm: None,
         spo2_percent: None,
+        spo2_interval_percent: None,
+        spo2_status: Spo2Status::Unavailable,
         confidence: 0.0,
         usable: false,
         quality: Quality { reasons },
@@ -672,7 +692,7 @@ fn refusal_gates(windows: &[WindowDetail], lens_not_covered: bool) -> Vec<Gate> 
 fn calibrate(
     windows: &[WindowDetail],
     usable: &[&WindowDetail],
-    spo2_raw: Option<f64>,
+    raw: &[RawSpo2],
     opts: &AnalysisOptions,
 ) -> Option<Calibration> {
     let reference = opts.reference_spo2.filter(|r| r.is_finite())?;
@@ -680,19 +700,42 @@ fn calibrate(
     let early: Vec<f64> = usable
         .iter()
         .filter(|w| w.start_s < first + opts.calibration_span_s)
-        .filter_map(|w| w.spo2_raw)
+        .filter_map(|w| w.spo2.estimate())
         .collect();
-    median(early).or(spo2_raw).map(|est| Calibration {
-        reference_spo2: reference,
-        offset: round_to(reference - est, 0.01),
-    })
+    median(early)
+        .or_else(|| median(raw.iter().filter_map(RawSpo2::estimate).collect()))
+        .map(|est| Calibration {
+            reference_spo2: reference,
+            offset: round_to(reference - est, 0.01),
+        })
 }
 
-/// An estimate shifted by the calibration offset, clamped to the model's range (and 100 %),
-/// rounded to 0.1.
-fn calibrated_spo2(raw: f64, offset: f64, model: &Spo2Model) -> f64 {
-    let [lo, hi] = model.output_range;
-    round_to((raw + offset).clamp(lo, hi.min(100.0)), 0.1)
+/// An interval rounded to 0.1 for the report.
+fn rounded_interval(a: &Spo2Answer) -> Option<[f64; 2]> {
+    a.interval
+        .map(|[lo, hi]| [round_to(lo, 0.1), round_to(hi, 0.1)])
+}
+
+/// Why a usable recording has no SpO2 number: out of the model's domain (with the sentence
+/// naming the cause), below its range, or no SpO2 at all.
+fn spo2_reason(a: &Spo2Answer, model: &Spo2Model) -> Option<QualityReason> {
+    match (a.status, a.issue) {
+        (Spo2Status::Estimated, _) => None,
+        (Spo2Status::OutOfDomain, Some(issue)) => Some(QualityReason {
+            code: Gate::Spo2OutOfDomain,
+            message: issue.message(),
+        }),
+        (Spo2Status::BelowRange, _) => Some(QualityReason {
+            code: Gate::Spo2BelowRange,
+            message: format!(
+                "SpO2 appears to be below {:.0} %, the lowest saturation the model was trained \
+                 on, so no number is given: the interval's upper end says how high it may be. \
+                 Repeat the measurement and see a clinician if it persists.",
+                model.output_range[0]
+            ),
+        }),
+        _ => Some(Gate::Spo2Unavailable.reason()),
+    }
 }
 
 /// 0-1: the share of usable windows, weighted by how far their median SNR clears the gate.
@@ -710,10 +753,19 @@ fn confidence(window_count: usize, usable: &[&WindowDetail], opts: &AnalysisOpti
 }
 
 fn window_results(windows: &[WindowDetail], offset: f64, model: &Spo2Model) -> Vec<WindowResult> {
+    let raw: Vec<RawSpo2> = windows.iter().map(|w| w.spo2).collect();
+    let answers = spo2::apply_range(model, &raw, offset);
     windows
         .iter()
-        .map(|w| {
+        .zip(answers)
+        .map(|(w, a)| {
             let usable = w.usable();
+            let mut reasons = w.gates.clone();
+            match a.status {
+                Spo2Status::OutOfDomain => reasons.push(Gate::Spo2OutOfDomain),
+                Spo2Status::BelowRange => reasons.push(Gate::Spo2BelowRange),
+                _ => {}
+            }
             WindowResult {
                 start_s: round_to(w.start_s, 0.001),
                 end_s: round_to(w.end_s, 0.001),
@@ -721,12 +773,11 @@ fn window_results(windows: &[WindowDetail], offset: f64, model: &Spo2Model) -> V
                     .heart_rate_bpm()
                     .filter(|_| usable)
                     .map(|v| round_to(v, 0.1)),
-                spo2_percent: w
-                    .spo2_raw
-                    .filter(|_| usable)
-                    .map(|v| calibrated_spo2(v, offset, model)),
+                spo2_percent: a.percent.map(|v| round_to(v, 0.1)),
+                spo2_interval_percent: rounded_interval(&a),
+                spo2_status: a.status,
                 usable,
-                reasons: w.gates.clone(),
+                reasons,
                 snr_db: w.peak.map(|p| round_to(p.snr_db, 0.01)),
                 channel: w.channel,
                 perfusion_index: w.perfusion_index().map(|v| round_to(v, 0.001)),

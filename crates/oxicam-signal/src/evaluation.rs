@@ -6,10 +6,16 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::{assess_windows, AnalysisOptions, WindowDetail};
 use crate::dataset::{LabelSource, ReferenceSeries};
 use crate::features::{Feature, WindowFeatures};
-use crate::model::Spo2Model;
 use crate::ridge::{Intercept, Ridge};
+use crate::spo2::domain::quantile_sorted;
+use crate::spo2::model::Spo2Model;
+use crate::spo2::training::{
+    fit, fit_spec, select, Family, FeatureCache, Selection, TrainingRecording,
+};
+use crate::spo2::{
+    apply_range, apply_range_with, raw_series, raw_series_with, Spo2Answer, Spo2Status, WindowInput,
+};
 use crate::trace::Trace;
-use crate::training::{candidates, fit_model, Candidate, TrainOptions};
 
 /// One recording (one hand of one subject) with its per-second reference.
 #[derive(Debug, Clone)]
@@ -28,7 +34,8 @@ pub struct EvalOptions {
     pub window_s: f64,
     pub hop_s: f64,
     pub label_source: LabelSource,
-    pub train: TrainOptions,
+    /// SpO2 model families scored leave-one-subject-out; the first is the product's.
+    pub families: Vec<Family>,
     /// Calibration: the offset is measured over this many seconds at the start, scored after.
     pub calibration_span_s: f64,
 }
@@ -40,7 +47,7 @@ impl Default for EvalOptions {
             window_s: 10.0,
             hop_s: 5.0,
             label_source: LabelSource::Oximeter4,
-            train: TrainOptions::default(),
+            families: vec![Family::Ridge],
             calibration_span_s: 60.0,
         }
     }
@@ -162,27 +169,14 @@ pub struct EvalReport {
     pub heart_rate_mae_bpm: Option<f64>,
     pub heart_rate_rmse_bpm: Option<f64>,
     pub baseline_heart_rate_mae_bpm: Option<f64>,
-    pub spo2_windows: usize,
-    pub spo2_mae: Option<f64>,
-    pub spo2_rmse: Option<f64>,
-    pub spo2_bias: Option<f64>,
-    pub baseline_spo2_mae: Option<f64>,
-    pub baseline_spo2_rmse: Option<f64>,
-    pub baseline_spo2_bias: Option<f64>,
-    pub arms_by_band: Vec<BandError>,
-    /// Detection of SpO2 < 90 %.
-    pub sensitivity_below_90: Option<f64>,
-    pub specificity_below_90: Option<f64>,
-    pub baseline_sensitivity_below_90: Option<f64>,
-    pub baseline_specificity_below_90: Option<f64>,
-    /// Share of labelled windows answered with an SpO2.
-    pub coverage: f64,
+    /// SpO2 of the product's model family (the first of `families`), or of the fixed model.
+    pub spo2: Spo2Scores,
+    /// Every model family evaluated, pooled and per fold.
+    pub families: Vec<FamilyReport>,
     /// Share of labelled windows answered with a heart rate.
     pub heart_rate_coverage: f64,
     pub calibration: CalibrationScore,
     pub per_recording: Vec<RecordingScore>,
-    /// Leave-one-subject-out only: the modelling choice made inside each fold.
-    pub folds: Vec<FoldChoice>,
 }
 
 fn mae(pairs: &[(f64, f64)]) -> Option<f64> {
@@ -286,131 +280,48 @@ pub fn leave_one_subject_out<'a>(groups: &[RecordingWindows<'a>]) -> Vec<Fold<'a
         .collect()
 }
 
-/// Predictions for one recording's windows: model estimate and baseline (training mean).
+/// SpO2 answers for one recording's windows and the baselines (training means).
 struct Scored<'a> {
     group: RecordingWindows<'a>,
-    spo2: Vec<Option<f64>>,
+    spo2: Vec<Spo2Answer>,
     baseline_spo2: f64,
     baseline_hr: f64,
 }
 
-/// The candidate chosen for one outer fold, by inner leave-one-subject-out on its training
-/// subjects only.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FoldChoice {
-    pub held_out: String,
-    pub candidate: Candidate,
-    pub inner_spo2_mae: Option<f64>,
+/// The SpO2 model's view of labelled recordings.
+pub fn training_recordings<'a>(groups: &[RecordingWindows<'a>]) -> Vec<TrainingRecording<'a>> {
+    groups
+        .iter()
+        .map(|g| TrainingRecording {
+            subject: g.subject().to_string(),
+            windows: g.windows.iter().map(|w| w.detail.spo2_input()).collect(),
+            labels: g.windows.iter().map(|w| w.spo2_label).collect(),
+        })
+        .collect()
 }
 
-/// Usable windows with an SpO2 label: the features and the labels to fit on.
-struct TrainingSet<'a> {
-    rows: Vec<&'a WindowFeatures>,
-    labels: Vec<f64>,
+/// SpO2 answers of a model for a recording's windows (no calibration).
+pub fn answer_windows(model: &Spo2Model, windows: &[LabelledWindow]) -> Vec<Spo2Answer> {
+    let inputs: Vec<WindowInput> = windows.iter().map(|w| w.detail.spo2_input()).collect();
+    apply_range(model, &raw_series(model, &inputs), 0.0)
 }
 
-fn training_set<'a>(groups: &[RecordingWindows<'a>]) -> TrainingSet<'a> {
-    let mut set = TrainingSet {
-        rows: Vec::new(),
-        labels: Vec::new(),
-    };
-    for g in groups {
-        for w in g.windows {
-            if let (Some(f), Some(y)) = (w.usable_features(), w.spo2_label) {
-                set.rows.push(f);
-                set.labels.push(y);
-            }
-        }
-    }
-    set
-}
-
-/// Model estimates for a recording's windows (usable windows only, smoothed as the model says).
-pub fn predict_windows(model: &Spo2Model, windows: &[LabelledWindow]) -> Vec<Option<f64>> {
-    let centres: Vec<f64> = windows.iter().map(|w| w.detail.centre_s()).collect();
-    let features: Vec<Option<&WindowFeatures>> =
-        windows.iter().map(|w| w.usable_features()).collect();
-    model.predict_series(&centres, &features)
-}
-
-/// Fits a candidate on some recordings (`None` if too little data).
-pub fn fit_groups(
+/// Chooses (leave-one-subject-out over `groups`) and fits the shipped family's model on
+/// `groups`; `None` with fewer than two subjects or too little data.
+pub fn select_and_fit(
     groups: &[RecordingWindows],
-    candidate: &Candidate,
-    opts: &EvalOptions,
     version: &str,
     provenance: serde_json::Value,
-) -> Option<Spo2Model> {
-    let set = training_set(groups);
-    fit_model(
-        version,
-        &set.rows,
-        &set.labels,
-        candidate,
-        &opts.train,
-        provenance,
-    )
+) -> Option<(Selection, Spo2Model)> {
+    let recs = training_recordings(groups);
+    let mut cache = FeatureCache::default();
+    let selection = select(Family::Ridge, &recs, &mut cache)?;
+    let model = fit(version, &recs, &selection, &mut cache, provenance)?;
+    Some((selection, model))
 }
 
-/// The default when there are too few subjects to cross-validate.
-pub const FALLBACK_CANDIDATE: Candidate = Candidate {
-    feature_set: crate::training::FeatureSet::Ratios,
-    alpha: 0.1,
-    smoothing_s: 0.0,
-};
-
-/// A candidate and its leave-one-subject-out SpO2 MAE (`None` when it could not be measured).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Selection {
-    pub candidate: Candidate,
-    pub spo2_mae: Option<f64>,
-}
-
-/// Picks the candidate with the lowest leave-one-subject-out SpO2 MAE over `groups`.
-pub fn select_candidate(groups: &[RecordingWindows], opts: &EvalOptions) -> Selection {
-    let fallback = Selection {
-        candidate: FALLBACK_CANDIDATE,
-        spo2_mae: None,
-    };
-    let folds = leave_one_subject_out(groups);
-    if folds.len() < 2 {
-        return fallback;
-    }
-    let mut best: Option<(Candidate, f64)> = None;
-    for candidate in candidates() {
-        let (mut sum, mut n) = (0.0, 0usize);
-        for fold in &folds {
-            let Some(model) = fit_groups(
-                &fold.train,
-                &candidate,
-                opts,
-                "inner",
-                serde_json::Value::Null,
-            ) else {
-                continue;
-            };
-            for g in &fold.test {
-                for (p, w) in predict_windows(&model, g.windows).iter().zip(g.windows) {
-                    if let (Some(p), Some(y)) = (p, w.spo2_label) {
-                        sum += (p - y).abs();
-                        n += 1;
-                    }
-                }
-            }
-        }
-        if n == 0 {
-            continue;
-        }
-        let mae = sum / n as f64;
-        if best.is_none_or(|(_, best_mae)| mae < best_mae) {
-            best = Some((candidate, mae));
-        }
-    }
-    best.map_or(fallback, |(candidate, mae)| Selection {
-        candidate,
-        spo2_mae: Some(mae),
-    })
-}
+/// Ridge penalty of the change-tracking model.
+const DELTA_ALPHA: f64 = 0.1;
 
 /// Features of the change-tracking model: the log ratios of ratios.
 const DELTA_FEATURES: [Feature; 3] = [Feature::LogRorRg, Feature::LogRorRb, Feature::LogRorGb];
@@ -484,7 +395,7 @@ fn delta_model_pairs(groups: &[RecordingWindows], opts: &EvalOptions) -> Vec<(f6
                 y.push(row.label - rec.base_label);
             }
         }
-        let Some(ridge) = Ridge::fit(&x, &y, FALLBACK_CANDIDATE.alpha, Intercept::MeanLabel) else {
+        let Some(ridge) = Ridge::fit(&x, &y, DELTA_ALPHA, Intercept::MeanLabel) else {
             continue;
         };
         for rec in deltas(&fold.test) {
@@ -506,8 +417,14 @@ fn hr_mean(groups: &[RecordingWindows]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
+/// The constant baseline: the mean label of the training windows that passed the gates.
 fn spo2_mean(groups: &[RecordingWindows]) -> f64 {
-    let labels = training_set(groups).labels;
+    let labels: Vec<f64> = groups
+        .iter()
+        .flat_map(|g| g.windows.iter())
+        .filter(|w| w.detail.usable())
+        .filter_map(|w| w.spo2_label)
+        .collect();
     labels.iter().sum::<f64>() / labels.len().max(1) as f64
 }
 
@@ -530,60 +447,243 @@ pub fn evaluate_labelled(
     model: Option<&Spo2Model>,
     opts: &EvalOptions,
 ) -> EvalReport {
-    let mut folds = Vec::new();
     let mut scored: Vec<Scored> = Vec::new();
+    let mut families = Vec::new();
     match model {
         Some(m) => {
             let (base_spo2, base_hr) = (spo2_mean(groups), hr_mean(groups));
             for &group in groups {
                 scored.push(Scored {
                     group,
-                    spo2: predict_windows(m, group.windows),
+                    spo2: answer_windows(m, group.windows),
                     baseline_spo2: base_spo2,
                     baseline_hr: base_hr,
                 });
             }
         }
         None => {
-            for fold in leave_one_subject_out(groups) {
-                let selection = select_candidate(&fold.train, opts);
-                folds.push(FoldChoice {
-                    held_out: fold.held_out.to_string(),
-                    candidate: selection.candidate,
-                    inner_spo2_mae: round4(selection.spo2_mae),
+            for (k, &family) in opts.families.iter().enumerate() {
+                let (family_scored, folds) = loso_family(family, groups);
+                families.push(FamilyReport {
+                    family,
+                    description: family_description(family).to_string(),
+                    spo2: spo2_scores(&family_scored),
+                    folds,
                 });
-                let fitted = fit_groups(
-                    &fold.train,
-                    &selection.candidate,
-                    opts,
-                    "loso-fold",
-                    serde_json::Value::Null,
-                );
-                let (base_spo2, base_hr) = (spo2_mean(&fold.train), hr_mean(&fold.train));
-                for &group in &fold.test {
-                    let spo2 = fitted.as_ref().map_or_else(
-                        || vec![None; group.windows.len()],
-                        |m| predict_windows(m, group.windows),
-                    );
-                    scored.push(Scored {
-                        group,
-                        spo2,
-                        baseline_spo2: base_spo2,
-                        baseline_hr: base_hr,
-                    });
+                if k == 0 {
+                    scored = family_scored;
                 }
             }
         }
     }
     let subjects = subjects(groups).into_iter().map(String::from).collect();
     let mut report = summarise(&scored, model, subjects, opts);
-    report.folds = folds;
+    report.families = families;
     if model.is_none() {
         let pairs = delta_model_pairs(groups, opts);
         report.calibration.change_model_windows = pairs.len();
         report.calibration.spo2_mae_change_model = round4(mae(&pairs));
     }
     report
+}
+
+/// SpO2 scores over labelled windows. Error figures are over the answered windows (status
+/// `estimated`), next to the constant baseline on the same windows; the interval is scored on
+/// every labelled window that has one (`estimated` and `below_range`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spo2Scores {
+    /// Labelled windows.
+    pub windows: usize,
+    /// Windows answered with a number.
+    pub answered: usize,
+    /// `answered / windows`.
+    pub coverage: f64,
+    /// Windows reported below the model's range, and how many of them truly were below 90 %.
+    pub below_range: usize,
+    pub below_range_truly_below_90: usize,
+    /// Usable windows withheld as out of domain (incl. estimates above the range).
+    pub out_of_domain: usize,
+    pub mae: Option<f64>,
+    pub rmse: Option<f64>,
+    pub bias: Option<f64>,
+    pub baseline_mae: Option<f64>,
+    pub baseline_rmse: Option<f64>,
+    pub baseline_bias: Option<f64>,
+    pub arms_by_band: Vec<BandError>,
+    /// Share of labels inside the 90 % nominal interval, and the interval's median width.
+    pub interval_coverage: Option<f64>,
+    pub interval_median_width: Option<f64>,
+    /// Detection of SpO2 < 90 % on the answered windows.
+    pub sensitivity_below_90: Option<f64>,
+    pub specificity_below_90: Option<f64>,
+    pub baseline_sensitivity_below_90: Option<f64>,
+    pub baseline_specificity_below_90: Option<f64>,
+}
+
+fn spo2_scores(scored: &[Scored]) -> Spo2Scores {
+    let (mut pairs, mut base) = (Vec::new(), Vec::new());
+    let (mut windows, mut below, mut below_true, mut ood) = (0, 0, 0, 0);
+    let (mut inside, mut widths) = (0usize, Vec::new());
+    for s in scored {
+        for (w, a) in s.group.windows.iter().zip(&s.spo2) {
+            let Some(y) = w.spo2_label else { continue };
+            windows += 1;
+            match a.status {
+                Spo2Status::Estimated => {
+                    if let Some(p) = a.percent {
+                        pairs.push((p, y));
+                        base.push((s.baseline_spo2, y));
+                    }
+                }
+                Spo2Status::BelowRange => {
+                    below += 1;
+                    below_true += usize::from(y < 90.0);
+                }
+                Spo2Status::OutOfDomain => ood += 1,
+                Spo2Status::Unavailable => {}
+            }
+            if let Some([lo, hi]) = a.interval {
+                inside += usize::from(y >= lo && y <= hi);
+                widths.push(hi - lo);
+            }
+        }
+    }
+    let detection = Detection::below_90(&pairs);
+    let baseline_detection = Detection::below_90(&base);
+    widths.sort_by(f64::total_cmp);
+    let with_interval = widths.len();
+    Spo2Scores {
+        windows,
+        answered: pairs.len(),
+        coverage: round4(Some(pairs.len() as f64 / windows.max(1) as f64)).unwrap_or(0.0),
+        below_range: below,
+        below_range_truly_below_90: below_true,
+        out_of_domain: ood,
+        mae: round4(mae(&pairs)),
+        rmse: round4(rmse(&pairs)),
+        bias: round4(bias(&pairs)),
+        baseline_mae: round4(mae(&base)),
+        baseline_rmse: round4(rmse(&base)),
+        baseline_bias: round4(bias(&base)),
+        arms_by_band: arms_by_band(&pairs, &base),
+        interval_coverage: round4(
+            (with_interval > 0).then(|| inside as f64 / with_interval as f64),
+        ),
+        interval_median_width: round4((with_interval > 0).then(|| quantile_sorted(&widths, 0.5))),
+        sensitivity_below_90: round4(detection.sensitivity),
+        specificity_below_90: round4(detection.specificity),
+        baseline_sensitivity_below_90: round4(baseline_detection.sensitivity),
+        baseline_specificity_below_90: round4(baseline_detection.specificity),
+    }
+}
+
+/// Arms of the model and the baseline per reference band (70-80, 80-90, 90-100).
+fn arms_by_band(pairs: &[(f64, f64)], base: &[(f64, f64)]) -> Vec<BandError> {
+    [(70.0, 80.0), (80.0, 90.0), (90.0, 100.1)]
+        .iter()
+        .map(|&(lo, hi)| {
+            let sel = |pairs: &[(f64, f64)]| -> Vec<(f64, f64)> {
+                pairs
+                    .iter()
+                    .copied()
+                    .filter(|(_, y)| *y >= lo && *y < hi)
+                    .collect()
+            };
+            let model_pairs = sel(pairs);
+            BandError {
+                band: format!("{}-{}", lo as u32, hi.min(100.0) as u32),
+                windows: model_pairs.len(),
+                arms: round4(rmse(&model_pairs)),
+                baseline_arms: round4(rmse(&sel(base))),
+            }
+        })
+        .collect()
+}
+
+/// One outer fold of leave-one-subject-out: what was chosen without the held-out subject
+/// (`None` when nothing could be fitted), and the scores on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FoldScore {
+    pub held_out: String,
+    pub selection: Option<Selection>,
+    pub spo2: Spo2Scores,
+}
+
+/// The scores of one model family, pooled over the outer folds and per fold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FamilyReport {
+    pub family: Family,
+    pub description: String,
+    pub spo2: Spo2Scores,
+    pub folds: Vec<FoldScore>,
+}
+
+fn family_description(family: Family) -> &'static str {
+    match family {
+        Family::Ridge => {
+            "ridge on gain-invariant ratios of ratios with temporal context, domain box, \
+             split-conformal interval; all choices by inner leave-one-subject-out"
+        }
+        Family::BoostedTrees => {
+            "gradient-boosted trees on the same features, context, box and interval; all \
+             choices by inner leave-one-subject-out"
+        }
+    }
+}
+
+/// Nested leave-one-subject-out of one family: for each subject, everything is chosen by
+/// leave-one-subject-out on the others and fitted on them, then the subject's recordings are
+/// answered. Returns the scored recordings (in the order of `groups`) and the folds.
+fn loso_family<'a>(
+    family: Family,
+    groups: &[RecordingWindows<'a>],
+) -> (Vec<Scored<'a>>, Vec<FoldScore>) {
+    let mut scored: Vec<Option<Scored>> = groups.iter().map(|_| None).collect();
+    let mut folds = Vec::new();
+    for fold in leave_one_subject_out(groups) {
+        let recs = training_recordings(&fold.train);
+        let mut cache = FeatureCache::default();
+        let selection = select(family, &recs, &mut cache);
+        let fitted = selection
+            .as_ref()
+            .and_then(|s| fit_spec(&recs, s, &mut cache));
+        let (base_spo2, base_hr) = (spo2_mean(&fold.train), hr_mean(&fold.train));
+        let mut fold_scored = Vec::new();
+        for &group in &fold.test {
+            let spo2 = match &fitted {
+                Some(f) => {
+                    let inputs: Vec<WindowInput> = group
+                        .windows
+                        .iter()
+                        .map(|w| w.detail.spo2_input())
+                        .collect();
+                    let raw = raw_series_with(&f.spec, |x| f.fitted.predict(x), &inputs);
+                    apply_range_with(&f.spec, &raw, 0.0)
+                }
+                None => vec![Spo2Answer::NONE; group.windows.len()],
+            };
+            fold_scored.push(Scored {
+                group,
+                spo2,
+                baseline_spo2: base_spo2,
+                baseline_hr: base_hr,
+            });
+        }
+        folds.push(FoldScore {
+            held_out: fold.held_out.to_string(),
+            selection,
+            spo2: spo2_scores(&fold_scored),
+        });
+        for s in fold_scored {
+            if let Some(i) = groups
+                .iter()
+                .position(|g| std::ptr::eq(g.windows, s.group.windows))
+            {
+                scored[i] = Some(s);
+            }
+        }
+    }
+    (scored.into_iter().flatten().collect(), folds)
 }
 
 /// (prediction, label) pairs of the windows after each recording's calibration span.
@@ -603,7 +703,7 @@ impl CalibrationPairs {
         let (early, late): (Vec<_>, Vec<_>) = windows
             .iter()
             .zip(&s.spo2)
-            .filter_map(|(w, p)| Some((w.detail.start_s, (*p)?, w.spo2_label?)))
+            .filter_map(|(w, a)| Some((w.detail.start_s, a.percent?, w.spo2_label?)))
             .partition(|(t, _, _)| *t < t0 + span_s);
         if early.is_empty() || late.is_empty() {
             return;
@@ -631,8 +731,6 @@ fn summarise(
 ) -> EvalReport {
     let mut hr_pairs = Vec::new();
     let mut hr_base = Vec::new();
-    let mut spo2_pairs = Vec::new();
-    let mut spo2_base = Vec::new();
     let mut windows_total = 0;
     let mut hr_labelled = 0;
     let mut cal = CalibrationPairs::default();
@@ -655,8 +753,8 @@ fn summarise(
             }
             let Some(y) = w.spo2_label else { continue };
             labelled += 1;
-            if let Some(p) = pred {
-                rec_spo2.push((*p, y));
+            if let Some(p) = pred.percent {
+                rec_spo2.push((p, y));
                 rec_base.push((s.baseline_spo2, y));
             }
         }
@@ -673,30 +771,7 @@ fn summarise(
             baseline_spo2_mae: round4(mae(&rec_base)),
         });
         hr_pairs.extend(rec_hr);
-        spo2_pairs.extend(rec_spo2);
-        spo2_base.extend(rec_base);
     }
-    let arms_by_band = [(70.0, 80.0), (80.0, 90.0), (90.0, 100.1)]
-        .iter()
-        .map(|&(lo, hi)| {
-            let sel = |pairs: &[(f64, f64)]| -> Vec<(f64, f64)> {
-                pairs
-                    .iter()
-                    .copied()
-                    .filter(|(_, y)| *y >= lo && *y < hi)
-                    .collect()
-            };
-            let model_pairs = sel(&spo2_pairs);
-            BandError {
-                band: format!("{}-{}", lo as u32, hi.min(100.0) as u32),
-                windows: model_pairs.len(),
-                arms: round4(rmse(&model_pairs)),
-                baseline_arms: round4(rmse(&sel(&spo2_base))),
-            }
-        })
-        .collect();
-    let detection = Detection::below_90(&spo2_pairs);
-    let baseline_detection = Detection::below_90(&spo2_base);
     EvalReport {
         mode: if model.is_some() {
             EvalMode::FixedModel
@@ -714,20 +789,8 @@ fn summarise(
         heart_rate_mae_bpm: round4(mae(&hr_pairs)),
         heart_rate_rmse_bpm: round4(rmse(&hr_pairs)),
         baseline_heart_rate_mae_bpm: round4(mae(&hr_base)),
-        spo2_windows: spo2_pairs.len(),
-        spo2_mae: round4(mae(&spo2_pairs)),
-        spo2_rmse: round4(rmse(&spo2_pairs)),
-        spo2_bias: round4(bias(&spo2_pairs)),
-        baseline_spo2_mae: round4(mae(&spo2_base)),
-        baseline_spo2_rmse: round4(rmse(&spo2_base)),
-        baseline_spo2_bias: round4(bias(&spo2_base)),
-        arms_by_band,
-        sensitivity_below_90: round4(detection.sensitivity),
-        specificity_below_90: round4(detection.specificity),
-        baseline_sensitivity_below_90: round4(baseline_detection.sensitivity),
-        baseline_specificity_below_90: round4(baseline_detection.specificity),
-        coverage: round4(Some(spo2_pairs.len() as f64 / windows_total.max(1) as f64))
-            .unwrap_or(0.0),
+        spo2: spo2_scores(scored),
+        families: Vec::new(),
         heart_rate_coverage: round4(Some(hr_pairs.len() as f64 / hr_labelled.max(1) as f64))
             .unwrap_or(0.0),
         calibration: CalibrationScore {
@@ -738,6 +801,5 @@ fn summarise(
             ..CalibrationScore::default()
         },
         per_recording,
-        folds: Vec::new(),
     }
 }

@@ -9,9 +9,11 @@
 //!   colour [`Channel`]s.
 //! - [`dsp`]: resampling onto a uniform grid, detrending, zero-phase Butterworth filters.
 //! - [`spectrum`]: power spectra, the pulse peak and its SNR.
-//! - [`features`]: SpO2 [`Feature`]s of one window (ratios of ratios, perfusion, colour).
+//! - [`features`]: per-window [`Feature`]s (perfusion, ratios of ratios for calibration).
 //! - [`quality`]: the [`Gate`]s, each a stable code and a sentence.
-//! - [`model`]: the versioned [`Spo2Model`] file and its prediction; [`ridge`] fits it.
+//! - [`spo2`]: SpO2 from the windows: gain-invariant features with temporal context, the
+//!   versioned [`Spo2Model`] (fitted with [`ridge`]), its domain check, split-conformal
+//!   intervals and the range rule; `spo2::training` chooses and fits it.
 //! - [`analysis`]: trace -> [`Report`], in steps: prepare the channels once, assess each window
 //!   (heart rate, features, gates), estimate SpO2, summarise.
 //! - [`report`]: the versioned JSON [`Report`] every caller (CLI, HTTP API) answers with.
@@ -20,7 +22,6 @@
 //! - [`dataset`]: parsers for the UW layout (`R,G,B` trace CSVs, reference oximeter CSVs).
 //! - [`evaluation`]: windows paired with labels, leave-one-subject-out folds, scores next to
 //!   the constant baseline (`oxicam eval`).
-//! - [`training`]: the candidate grid and fitting a model from labelled windows.
 //! - [`provenance`]: the procedure of `oxicam train` and the provenance it records.
 //!
 //! [`stats`] holds the small summary statistics (mean, RMS, median) the others share.
@@ -30,25 +31,25 @@ pub mod dataset;
 pub mod dsp;
 pub mod evaluation;
 pub mod features;
-pub mod model;
 pub mod provenance;
 pub mod quality;
 pub mod report;
 pub mod ridge;
 pub mod spectrum;
+pub mod spo2;
 pub mod stats;
 pub mod trace;
-pub mod training;
 
 pub use analysis::{
     analyze, analyze_detailed, assess_windows, Analysis, AnalysisOptions, WindowDetail,
     REFERENCE_SPO2_RANGE,
 };
 pub use features::{Feature, WindowFeatures};
-pub use model::{LinearSubmodel, ModelError, ModelKind, Spo2Model};
 pub use quality::Gate;
 pub use report::{
     Calibration, ChannelInfo, ModelInfo, Quality, QualityReason, Report, VideoMeta, Waveform,
     WindowResult, REPORT_SCHEMA_VERSION,
 };
+pub use spo2::model::{ModelError, Spo2Model};
+pub use spo2::Spo2Status;
 pub use trace::{Channel, FrameSample, Trace};

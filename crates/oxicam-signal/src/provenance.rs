@@ -1,19 +1,18 @@
 //! The procedure behind `oxicam train` and the provenance it writes into the model: the data,
-//! the modelling choice made by leave-one-subject-out on all subjects, and nested
+//! the modelling choices made by leave-one-subject-out on all subjects, and nested
 //! leave-one-subject-out metrics of that procedure.
 
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::LabelSource;
 use crate::evaluation::{
-    evaluate_labelled, fit_groups, label_windows, select_candidate, subjects, BandError,
-    CalibrationScore, EvalOptions, EvalReport, FoldChoice, Recording, RecordingWindows, Selection,
+    evaluate_labelled, label_windows, subjects, training_recordings, CalibrationScore, EvalOptions,
+    EvalReport, FoldScore, Recording, RecordingWindows, Spo2Scores,
 };
-use crate::features::Feature;
-use crate::model::Spo2Model;
 use crate::ridge::Z_CLAMP;
-use crate::trace::Channel;
-use crate::training::{candidates, features_for, Candidate, CHANNEL_SETS};
+use crate::spo2::domain::{BOX_GRID, GAIN_TOLERANCE, MIN_HELD_OUT_INSIDE};
+use crate::spo2::model::Spo2Model;
+use crate::spo2::training::{candidates, fit, select, Candidate, Family, FeatureCache, Selection};
 
 /// What `oxicam train` records in a model's `provenance`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,60 +31,44 @@ pub struct Provenance {
     pub hop_s: f64,
     pub method: String,
     pub selection: SelectionRecord,
-    /// The features of each channel set's submodel.
-    pub feature_sets: Vec<ChannelSetFeatures>,
     pub leave_one_subject_out: NestedMetrics,
 }
 
-/// How the shipped candidate was chosen.
+/// How the shipped model's choices were made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SelectionRecord {
     pub how: String,
     pub grid: Vec<Candidate>,
-    pub chosen: Candidate,
-    pub cv_spo2_mae_of_chosen: Option<f64>,
+    /// Domain boxes tried, tightest first, as (quantile, margin).
+    pub box_grid: Vec<(f64, f64)>,
+    pub chosen: Selection,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChannelSetFeatures {
-    pub channels: Vec<Channel>,
-    pub features: Vec<Feature>,
-}
-
-/// Nested leave-one-subject-out metrics: each held-out subject's model and candidate were
-/// chosen without it.
+/// Nested leave-one-subject-out metrics: each held-out subject's model, domain and interval
+/// were chosen without it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NestedMetrics {
     pub note: String,
     pub heart_rate_mae_bpm: Option<f64>,
-    pub spo2_mae: Option<f64>,
-    pub spo2_rmse: Option<f64>,
-    pub spo2_bias: Option<f64>,
-    pub baseline_spo2_mae: Option<f64>,
-    pub arms_by_band: Vec<BandError>,
-    pub sensitivity_below_90: Option<f64>,
-    pub specificity_below_90: Option<f64>,
-    pub coverage: f64,
+    pub spo2: Spo2Scores,
     pub calibration: CalibrationScore,
-    pub folds: Vec<FoldChoice>,
+    pub folds: Vec<FoldScore>,
 }
 
 impl NestedMetrics {
     fn from_report(loso: &EvalReport) -> NestedMetrics {
         NestedMetrics {
-            note: "nested: each held-out subject's model and candidate were chosen without it"
+            note: "nested: each held-out subject's model, domain box and interval were chosen \
+                   without it"
                 .to_string(),
             heart_rate_mae_bpm: loso.heart_rate_mae_bpm,
-            spo2_mae: loso.spo2_mae,
-            spo2_rmse: loso.spo2_rmse,
-            spo2_bias: loso.spo2_bias,
-            baseline_spo2_mae: loso.baseline_spo2_mae,
-            arms_by_band: loso.arms_by_band.clone(),
-            sensitivity_below_90: loso.sensitivity_below_90,
-            specificity_below_90: loso.specificity_below_90,
-            coverage: loso.coverage,
+            spo2: loso.spo2.clone(),
             calibration: loso.calibration.clone(),
-            folds: loso.folds.clone(),
+            folds: loso
+                .families
+                .first()
+                .map(|f| f.folds.clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -100,7 +83,7 @@ pub struct TrainedModel {
     pub loso: EvalReport,
 }
 
-/// Fits the model `oxicam train` ships (deterministic): the candidate chosen by
+/// Fits the model `oxicam train` ships (deterministic): the choices made by
 /// leave-one-subject-out over all recordings, fitted on all of them, with its [`Provenance`].
 /// `data_name` names the data folder in the provenance. `None` when there are too few usable
 /// labelled windows to fit.
@@ -112,14 +95,20 @@ pub fn train(
 ) -> Option<TrainedModel> {
     let labelled: Vec<_> = recordings.iter().map(|r| label_windows(r, opts)).collect();
     let groups = RecordingWindows::pair(recordings, &labelled);
-    // The reported metrics come from nested cross-validation (each outer fold chooses its own
-    // candidate on its training subjects); the shipped model uses the choice made on all.
-    let loso = evaluate_labelled(&groups, None, opts);
-    let selection = select_candidate(&groups, opts);
+    // The reported metrics come from nested cross-validation (each outer fold makes its own
+    // choices on its training subjects); the shipped model uses the choices made on all.
+    let loso_opts = EvalOptions {
+        families: vec![Family::Ridge],
+        ..opts.clone()
+    };
+    let loso = evaluate_labelled(&groups, None, &loso_opts);
+    let recs = training_recordings(&groups);
+    let mut cache = FeatureCache::default();
+    let selection = select(Family::Ridge, &recs, &mut cache)?;
     let training_windows = labelled
         .iter()
         .flatten()
-        .filter(|w| w.usable_features().is_some() && w.spo2_label.is_some())
+        .filter(|w| w.detail.usable() && w.spo2_label.is_some())
         .count();
     let provenance = Provenance {
         trained_by: "oxicam train".to_string(),
@@ -135,28 +124,31 @@ pub fn train(
         window_s: opts.window_s,
         hop_s: opts.hop_s,
         method: format!(
-            "ridge regression on standardised features (clamped at {Z_CLAMP} SD), one submodel \
-             per set of in-range channels; optional median smoothing of window estimates"
+            "ridge regression on standardised features (clamped at {Z_CLAMP} SD) that a \
+             camera's per-channel gain, exposure and gamma leave unchanged: logs of ratios of \
+             AC/DC between colour channels (AC from the spectral peak, the RMS and the beats) \
+             and the pulse shape, each the median over the windows within context_s; mean \
+             smoothing of the estimates; domain: a per-feature quantile box and channel levels \
+             within {GAIN_TOLERANCE}x of the training windows'; 90 % split-conformal interval \
+             from leave-one-subject-out residuals; no number outside output_range"
         ),
         selection: SelectionRecord {
-            how: "leave-one-subject-out over all training subjects; grid fixed in advance"
-                .to_string(),
-            grid: candidates(),
-            chosen: selection.candidate,
-            cv_spo2_mae_of_chosen: selection.spo2_mae,
+            how: format!(
+                "leave-one-subject-out over the training subjects, grids fixed in advance: the \
+                 candidate with the lowest SpO2 MAE, then the tightest box holding >= {:.0} % of \
+                 held-out windows, then the conformal half-width from the chosen candidate's \
+                 out-of-fold residuals",
+                100.0 * MIN_HELD_OUT_INSIDE
+            ),
+            grid: candidates(Family::Ridge),
+            box_grid: BOX_GRID.to_vec(),
+            chosen: selection.clone(),
         },
-        feature_sets: CHANNEL_SETS
-            .iter()
-            .map(|set| ChannelSetFeatures {
-                channels: set.to_vec(),
-                features: features_for(set, selection.candidate.feature_set),
-            })
-            .collect(),
         leave_one_subject_out: NestedMetrics::from_report(&loso),
     };
     // Through a JSON value: model files keep provenance free-form (and its keys sorted).
     let provenance = serde_json::to_value(&provenance).expect("provenance serialises");
-    let model = fit_groups(&groups, &selection.candidate, opts, version, provenance)?;
+    let model = fit(version, &recs, &selection, &mut cache, provenance)?;
     Some(TrainedModel {
         model,
         training_windows,

@@ -28,8 +28,15 @@ pub enum Gate {
     InvalidTrace,
     /// The file ended early (only a part was analysed); informational.
     Truncated,
-    /// Heart rate measured but fewer than two channels in range for SpO2; informational.
+    /// Heart rate measured but no SpO2 could be estimated; informational.
     Spo2Unavailable,
+    /// SpO2 withheld (heart rate given): outside what the model was trained on (another
+    /// camera, a saturated channel, an estimate above the range). The report's sentence says
+    /// which; informational for the recording.
+    Spo2OutOfDomain,
+    /// SpO2 below the lowest saturation the model was trained on: no number, an interval;
+    /// informational.
+    Spo2BelowRange,
 }
 
 impl Gate {
@@ -45,6 +52,8 @@ impl Gate {
             Gate::InvalidTrace => "invalid_trace",
             Gate::Truncated => "truncated",
             Gate::Spo2Unavailable => "spo2_unavailable",
+            Gate::Spo2OutOfDomain => "spo2_out_of_domain",
+            Gate::Spo2BelowRange => "spo2_below_range",
         }
     }
 
@@ -83,8 +92,16 @@ impl Gate {
                 "The file ended early; only the part before the damage was analysed."
             }
             Gate::Spo2Unavailable => {
-                "SpO2 needs two colour channels in range and this recording has fewer, so only \
-                 the heart rate is given."
+                "No SpO2 could be estimated from this recording, so only the heart rate is \
+                 given."
+            }
+            Gate::Spo2OutOfDomain => {
+                "SpO2 is withheld: the recording is outside what the model was trained on; the \
+                 heart rate is still given."
+            }
+            Gate::Spo2BelowRange => {
+                "SpO2 appears to be below the lowest saturation the model was trained on, so no \
+                 number is given: see the interval."
             }
         }
     }
@@ -97,7 +114,7 @@ impl Gate {
     }
 
     /// Every gate, in declaration (and sort) order.
-    pub const ALL: [Gate; 10] = [
+    pub const ALL: [Gate; 12] = [
         Gate::LensNotCovered,
         Gate::ChannelClipped,
         Gate::Motion,
@@ -108,6 +125,8 @@ impl Gate {
         Gate::InvalidTrace,
         Gate::Truncated,
         Gate::Spo2Unavailable,
+        Gate::Spo2OutOfDomain,
+        Gate::Spo2BelowRange,
     ];
 }
 

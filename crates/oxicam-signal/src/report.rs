@@ -2,6 +2,10 @@
 //! serializer. Fields marked optional are absent when the recording was refused.
 //!
 //! The schema is versioned by [`Report::schema_version`], serialised first:
+//! - `"3"`: `spo2_interval_percent` and `spo2_status` for the recording and each window;
+//!   `spo2_percent` is no longer clamped to the model's range but absent when the estimate
+//!   lies outside it or outside the model's domain; reason codes `spo2_out_of_domain`,
+//!   `spo2_below_range` (also in a window's `reasons`, which a usable window may now carry).
 //! - `"2"`: the version field itself; channels, reason codes and everything else as in 1.
 //! - `"1"` (no field): the first published report.
 //!
@@ -11,10 +15,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::quality::Gate;
+pub use crate::spo2::Spo2Status;
 use crate::trace::Channel;
 
 /// The version written into every new [`Report`].
-pub const REPORT_SCHEMA_VERSION: &str = "2";
+pub const REPORT_SCHEMA_VERSION: &str = "3";
 
 /// Reports written before the schema was versioned carry no version field.
 fn unversioned() -> String {
@@ -46,9 +51,20 @@ pub struct WindowResult {
     pub start_s: f64,
     pub end_s: f64,
     pub heart_rate_bpm: Option<f64>,
+    /// SpO2 estimate (%), only when `spo2_status` is `estimated`.
     pub spo2_percent: Option<f64>,
+    /// 90 % nominal interval `[low, high]` (%) from split-conformal calibration on held-out
+    /// subjects; given when `spo2_status` is `estimated` or `below_range`.
+    #[serde(default)]
+    pub spo2_interval_percent: Option<[f64; 2]>,
+    /// What was given for SpO2: `estimated`, `below_range` (below the lowest saturation the
+    /// model knows: no number, the interval's upper end says how high it may be),
+    /// `out_of_domain` (withheld: outside what the model was trained on) or `unavailable`.
+    #[serde(default)]
+    pub spo2_status: Spo2Status,
     pub usable: bool,
-    /// Reason codes that made this window unusable (empty when usable).
+    /// Reason codes that made this window unusable (empty when usable), then
+    /// `spo2_out_of_domain` or `spo2_below_range` when SpO2 alone was withheld.
     #[serde(default)]
     pub reasons: Vec<Gate>,
     /// In-band SNR of the channel used for the heart rate, dB.
@@ -134,7 +150,17 @@ pub struct Report {
     #[serde(default = "unversioned")]
     pub schema_version: String,
     pub heart_rate_bpm: Option<f64>,
+    /// SpO2 estimate (%): the median of the windows' estimates, only when `spo2_status` is
+    /// `estimated`; never a number at a clamp.
     pub spo2_percent: Option<f64>,
+    /// 90 % nominal interval `[low, high]` (%) around the SpO2 estimate, from split-conformal
+    /// calibration on held-out subjects; also given when `spo2_status` is `below_range`.
+    #[serde(default)]
+    pub spo2_interval_percent: Option<[f64; 2]>,
+    /// `estimated`, `below_range`, `out_of_domain` (reason `spo2_out_of_domain` in `quality`
+    /// says why in one sentence; the heart rate is still given) or `unavailable`.
+    #[serde(default)]
+    pub spo2_status: Spo2Status,
     /// 0-1: how much to trust the numbers (share and quality of usable windows).
     pub confidence: f64,
     pub usable: bool,

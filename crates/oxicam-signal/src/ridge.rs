@@ -2,6 +2,7 @@
 //! the SpO2 submodels and the evaluation's change-tracking model.
 
 use nalgebra::{DMatrix, DVector};
+use serde::{Deserialize, Serialize};
 
 /// Standardised features are clamped to this many training SDs so one wild window (a ratio of
 /// two tiny amplitudes) cannot produce a wild estimate.
@@ -22,7 +23,7 @@ pub enum Intercept {
 
 /// A fitted linear model: y = intercept + sum(coefficients[j] * z_j), with
 /// z_j = (x_j - mean[j]) / scale[j] clamped to +-[`Z_CLAMP`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ridge {
     pub mean: Vec<f64>,
     pub scale: Vec<f64>,
@@ -91,6 +92,20 @@ impl Ridge {
             coefficients: beta.iter().copied().collect(),
             intercept,
         })
+    }
+
+    /// Coefficients, means and scales all of length `p`, finite, scales positive.
+    pub fn is_valid(&self, p: usize) -> bool {
+        [self.mean.len(), self.scale.len(), self.coefficients.len()]
+            .iter()
+            .all(|&l| l == p)
+            && self
+                .mean
+                .iter()
+                .chain(&self.coefficients)
+                .chain(std::iter::once(&self.intercept))
+                .all(|v| v.is_finite())
+            && self.scale.iter().all(|s| s.is_finite() && *s > 0.0)
     }
 
     pub fn predict(&self, x: &[f64]) -> f64 {

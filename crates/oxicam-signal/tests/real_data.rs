@@ -50,8 +50,8 @@ fn real_traces_heart_rate_and_loso_spo2_beat_the_bounds() {
         "HR MAE {hr:.3} bpm over {} windows (coverage {:.3}); SpO2 MAE {:?} vs baseline {:?}",
         report.heart_rate_windows,
         report.heart_rate_coverage,
-        report.spo2_mae,
-        report.baseline_spo2_mae
+        report.spo2.mae,
+        report.spo2.baseline_mae
     );
     if std::env::var_os("OXICAM_DEBUG_HR").is_some() {
         for rec in &recordings {
@@ -79,32 +79,62 @@ fn real_traces_heart_rate_and_loso_spo2_beat_the_bounds() {
         "coverage {}",
         report.heart_rate_coverage
     );
-    // Held-out SpO2 must beat predicting the training mean.
-    assert!(report.spo2_mae.unwrap() < report.baseline_spo2_mae.unwrap());
+    // Held-out SpO2 must beat predicting the training mean on the same answered windows.
+    // Measured (nested, outer folds): MAE 6.72 vs 7.31, interval coverage 88.0 % at median
+    // width 25.6, SpO2 on 89.2 % of windows. The interval's nominal 90 % holds within noise
+    // and stays narrow enough to say something; SpO2 is given on most windows.
+    let s = &report.spo2;
+    assert!(s.mae.unwrap() < s.baseline_mae.unwrap());
+    let cov = s.interval_coverage.unwrap();
+    assert!((0.85..=0.95).contains(&cov), "interval coverage {cov}");
+    let width = s.interval_median_width.unwrap();
+    assert!(width <= 26.5, "interval median width {width}");
+    assert!(s.coverage >= 0.8, "SpO2 coverage {}", s.coverage);
+    assert!(s.bias.unwrap().abs() <= 1.0, "SpO2 bias {:?}", s.bias);
 }
 
 #[test]
 fn the_shipped_model_is_reproduced_by_training_on_the_shared_data() {
-    use oxicam_signal::evaluation::{fit_groups, select_candidate, RecordingWindows};
+    use oxicam_signal::evaluation::{select_and_fit, RecordingWindows};
     let recordings = load();
     let opts = EvalOptions::default();
     let labelled: Vec<_> = recordings.iter().map(|r| label_windows(r, &opts)).collect();
     let groups = RecordingWindows::pair(&recordings, &labelled);
-    let candidate = select_candidate(&groups, &opts).candidate;
-    let fit = |v: &str| fit_groups(&groups, &candidate, &opts, v, serde_json::Value::Null).unwrap();
-    let (a, b) = (fit("a"), fit("a"));
-    assert_eq!(a, b, "training is not deterministic");
-    let shipped = common::shipped_model();
-    assert_eq!(shipped.smoothing_s, a.smoothing_s);
-    assert_eq!(shipped.submodels.len(), a.submodels.len());
-    for (s, t) in shipped.submodels.iter().zip(&a.submodels) {
-        assert_eq!(s.features, t.features);
-        for (x, y) in s.coefficients.iter().zip(&t.coefficients) {
-            assert!(
-                (x - y).abs() < 1e-6,
-                "models/spo2-2026.1.json is stale: run `oxicam train`"
-            );
+    let fit = || {
+        select_and_fit(&groups, "spo2-test", serde_json::Value::Null)
+            .unwrap()
+            .1
+    };
+    let a = fit();
+    assert_eq!(a, fit(), "training is not deterministic");
+    let mut shipped = common::shipped_model();
+    shipped.version = a.version.clone();
+    shipped.provenance = serde_json::Value::Null;
+    // JSON numbers parse back to within an ulp, so compare values with a relative tolerance.
+    let (s, t) = (
+        serde_json::to_value(&shipped).unwrap(),
+        serde_json::to_value(&a).unwrap(),
+    );
+    assert!(
+        same_json(&s, &t),
+        "models/spo2-2026.2.json is stale: run `oxicam train --data ../shared/data/uw-phone-oximetry \
+         --out models/spo2-2026.2.json`\nshipped {s}\ntrained {t}"
+    );
+}
+
+fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value::*;
+    match (a, b) {
+        (Number(x), Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            (x - y).abs() <= 1e-12 * x.abs().max(y.abs()).max(1.0)
         }
-        assert!((s.intercept - t.intercept).abs() < 1e-6);
+        (Array(x), Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_json(p, q)),
+        (Object(x), Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        _ => a == b,
     }
 }

@@ -99,7 +99,7 @@ mod tests {
     fn the_built_in_model_loads_and_has_a_version() {
         let m = default_model();
         assert!(m.version().starts_with("spo2-"));
-        assert!(!m.submodels.is_empty());
+        assert!(!m.features.is_empty() && m.ridge.is_valid(m.features.len()));
         assert!(DEFAULT_MODEL_FILE.ends_with(&format!("{}.json", m.version())));
         assert_eq!(load_model(None).unwrap(), m);
     }

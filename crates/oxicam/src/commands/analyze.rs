@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use oxicam_signal::dataset::parse_rgb_csv;
-use oxicam_signal::{AnalysisOptions, Channel, Report, Trace};
+use oxicam_signal::{AnalysisOptions, Channel, Report, Spo2Status, Trace};
 use oxicam_video::pipeline::{
     analyze_trace, analyze_video, load_model, PipelineOptions, REFERENCE_SPO2_RANGE,
 };
@@ -95,10 +95,20 @@ fn write_human(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
             c.reference_spo2, c.offset
         )
     });
+    let spo2 = match (r.spo2_status, r.spo2_interval_percent) {
+        (Spo2Status::Estimated, Some([lo, hi])) => format!(
+            "{}, 90 % interval {lo:.1}-{hi:.1} %",
+            opt(r.spo2_percent, " %")
+        ),
+        (Spo2Status::BelowRange, Some([_, hi])) => {
+            format!("below the range the model knows (90 % interval up to {hi:.1} %)")
+        }
+        (Spo2Status::OutOfDomain, _) => "withheld (outside the model's domain)".to_string(),
+        _ => "-".to_string(),
+    };
     writeln!(
         out,
-        "SpO2         {}   (model {}{cal})",
-        opt(r.spo2_percent, " %"),
+        "SpO2         {spo2}   (model {}{cal})",
         r.model.version
     )?;
     writeln!(out, "confidence   {:.2}", r.confidence)?;
@@ -152,10 +162,13 @@ fn write_human(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
                 w.start_s,
                 w.end_s,
                 opt(w.heart_rate_bpm, ""),
-                opt(w.spo2_percent, ""),
+                match w.spo2_status {
+                    Spo2Status::BelowRange => "<range".to_string(),
+                    _ => opt(w.spo2_percent, ""),
+                },
                 opt(w.snr_db, ""),
                 w.channel.map_or("-", |c| c.name()),
-                if w.usable {
+                if w.reasons.is_empty() {
                     "ok".to_string()
                 } else {
                     let codes: Vec<&str> = w.reasons.iter().map(|g| g.code()).collect();

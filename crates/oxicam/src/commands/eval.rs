@@ -5,7 +5,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use oxicam_signal::evaluation::{evaluate, EvalReport};
+use oxicam_signal::evaluation::{evaluate, EvalReport, Spo2Scores};
+use oxicam_signal::spo2::training::{Family, Regressor};
 use oxicam_video::pipeline::load_model;
 
 use super::data::{load_recordings, DataArgs};
@@ -21,6 +22,25 @@ pub struct Args {
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// SpO2 model families to score leave-one-subject-out (repeatable; the first is the
+    /// product's and fills the summary table). Default: every family tried, ridge first.
+    #[arg(long = "family", value_enum)]
+    pub families: Vec<FamilyArg>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum FamilyArg {
+    Ridge,
+    BoostedTrees,
+}
+
+impl From<FamilyArg> for Family {
+    fn from(f: FamilyArg) -> Self {
+        match f {
+            FamilyArg::Ridge => Family::Ridge,
+            FamilyArg::BoostedTrees => Family::BoostedTrees,
+        }
+    }
 }
 
 fn num(v: Option<f64>) -> String {
@@ -35,6 +55,7 @@ fn pct(v: Option<f64>) -> String {
 fn metric_rows(r: &EvalReport) -> Vec<(String, String, String)> {
     let blank = String::new;
     let c = &r.calibration;
+    let sp = &r.spo2;
     let mut rows = vec![
         (
             "heart rate MAE (bpm)".to_string(),
@@ -51,23 +72,11 @@ fn metric_rows(r: &EvalReport) -> Vec<(String, String, String)> {
             pct(Some(r.heart_rate_coverage)),
             blank(),
         ),
-        (
-            "SpO2 MAE (%)".into(),
-            num(r.spo2_mae),
-            num(r.baseline_spo2_mae),
-        ),
-        (
-            "SpO2 RMSE (%)".into(),
-            num(r.spo2_rmse),
-            num(r.baseline_spo2_rmse),
-        ),
-        (
-            "SpO2 bias (%)".into(),
-            num(r.spo2_bias),
-            num(r.baseline_spo2_bias),
-        ),
+        ("SpO2 MAE (%)".into(), num(sp.mae), num(sp.baseline_mae)),
+        ("SpO2 RMSE (%)".into(), num(sp.rmse), num(sp.baseline_rmse)),
+        ("SpO2 bias (%)".into(), num(sp.bias), num(sp.baseline_bias)),
     ];
-    rows.extend(r.arms_by_band.iter().map(|b| {
+    rows.extend(sp.arms_by_band.iter().map(|b| {
         (
             format!("Arms {} % (n={})", b.band, b.windows),
             num(b.arms),
@@ -77,17 +86,40 @@ fn metric_rows(r: &EvalReport) -> Vec<(String, String, String)> {
     rows.extend([
         (
             "sensitivity SpO2 < 90 %".into(),
-            pct(r.sensitivity_below_90),
-            pct(r.baseline_sensitivity_below_90),
+            pct(sp.sensitivity_below_90),
+            pct(sp.baseline_sensitivity_below_90),
         ),
         (
             "specificity SpO2 < 90 %".into(),
-            pct(r.specificity_below_90),
-            pct(r.baseline_specificity_below_90),
+            pct(sp.specificity_below_90),
+            pct(sp.baseline_specificity_below_90),
         ),
         (
             "coverage (windows with SpO2)".into(),
-            pct(Some(r.coverage)),
+            pct(Some(sp.coverage)),
+            blank(),
+        ),
+        (
+            "90 % interval: coverage".into(),
+            pct(sp.interval_coverage),
+            blank(),
+        ),
+        (
+            "90 % interval: median width".into(),
+            num(sp.interval_median_width),
+            blank(),
+        ),
+        (
+            format!(
+                "below range (truly < 90 %: {})",
+                sp.below_range_truly_below_90
+            ),
+            sp.below_range.to_string(),
+            blank(),
+        ),
+        (
+            "withheld out of domain".into(),
+            sp.out_of_domain.to_string(),
             blank(),
         ),
         (
@@ -111,6 +143,38 @@ fn metric_rows(r: &EvalReport) -> Vec<(String, String, String)> {
     rows
 }
 
+/// One row of a family's per-fold table.
+fn write_spo2_row(
+    out: &mut impl Write,
+    name: &str,
+    s: &Spo2Scores,
+    chosen: &str,
+) -> std::io::Result<()> {
+    let arms = s
+        .arms_by_band
+        .iter()
+        .map(|b| num(b.arms))
+        .collect::<Vec<_>>()
+        .join("/");
+    writeln!(
+        out,
+        "{:<8} {:>6} {:>7} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6} {:>17} {:>5} {:>4}  {}",
+        name,
+        s.windows,
+        pct(Some(s.coverage)),
+        num(s.mae),
+        num(s.rmse),
+        num(s.bias),
+        num(s.baseline_mae),
+        pct(s.interval_coverage),
+        num(s.interval_median_width),
+        arms,
+        s.below_range,
+        s.out_of_domain,
+        chosen
+    )
+}
+
 /// Human-readable tables of an evaluation.
 pub fn write_report(out: &mut impl Write, r: &EvalReport) -> std::io::Result<()> {
     let model = r
@@ -132,16 +196,36 @@ pub fn write_report(out: &mut impl Write, r: &EvalReport) -> std::io::Result<()>
     for (name, model, baseline) in metric_rows(r) {
         writeln!(out, "{name:<34} {model:>12} {baseline:>12}")?;
     }
-    for f in &r.folds {
+    for f in &r.families {
+        writeln!(out)?;
+        writeln!(out, "SpO2, family {}: {}", f.family.name(), f.description)?;
         writeln!(
             out,
-            "fold without {}: chose {:?}, alpha {}, smoothing {} s (inner CV SpO2 MAE {})",
-            f.held_out,
-            f.candidate.feature_set,
-            f.candidate.alpha,
-            f.candidate.smoothing_s,
-            num(f.inner_spo2_mae)
+            "{:<8} {:>6} {:>7} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6} {:>17} {:>5} {:>4}  chosen inside the fold",
+            "fold", "labels", "answer", "MAE", "RMSE", "bias", "const", "in-int", "width",
+            "Arms 70/80/90-100", "below", "ood"
         )?;
+        for fold in &f.folds {
+            let chosen = fold.selection.as_ref().map_or("-".to_string(), |s| {
+                format!(
+                    "{:?}, context {} s, {}, smoothing {} s, box q {} +{}, half-width {:.1} (inner MAE {})",
+                    s.candidate.features,
+                    s.candidate.context_s,
+                    match s.candidate.regressor {
+                        Regressor::Ridge { alpha } => format!("alpha {alpha}"),
+                        Regressor::BoostedTrees { depth, trees } =>
+                            format!("{trees} trees of depth {depth}"),
+                    },
+                    s.candidate.smoothing_s,
+                    s.box_quantile,
+                    s.box_margin,
+                    s.interval.half_width,
+                    num(s.inner_spo2_mae)
+                )
+            });
+            write_spo2_row(out, &fold.held_out, &fold.spo2, &chosen)?;
+        }
+        write_spo2_row(out, "pooled", &f.spo2, "")?;
     }
     writeln!(out)?;
     let header = [
@@ -176,7 +260,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => Some(load_model(Some(path))?),
         None => None,
     };
-    let report = evaluate(&recordings, model.as_ref(), &args.data.eval_options());
+    let mut opts = args.data.eval_options();
+    opts.families = if args.families.is_empty() {
+        vec![Family::Ridge, Family::BoostedTrees]
+    } else {
+        args.families.iter().map(|&f| f.into()).collect()
+    };
+    let report = evaluate(&recordings, model.as_ref(), &opts);
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;

@@ -17,7 +17,7 @@ pub struct Args {
     #[arg(long)]
     pub out: PathBuf,
     /// Version string written into the model.
-    #[arg(long, default_value = "spo2-2026.1")]
+    #[arg(long, default_value = "spo2-2026.2")]
     pub version: String,
 }
 
@@ -38,19 +38,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     .context("too few usable labelled windows to fit a model")?;
     std::fs::write(&args.out, trained.model.to_json_pretty() + "\n")
         .with_context(|| format!("writing {}", args.out.display()))?;
+    let num = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
+    let s = &trained.loso.spo2;
     eprintln!(
-        "wrote {} ({} windows, {:?}); nested LOSO SpO2 MAE {} vs baseline {}",
+        "wrote {} ({} windows, {:?}); nested LOSO SpO2 MAE {} vs baseline {}, 90 % interval \
+         coverage {} at median width {}",
         args.out.display(),
         trained.training_windows,
         trained.selection.candidate,
-        trained
-            .loso
-            .spo2_mae
-            .map_or("-".into(), |v| format!("{v:.2}")),
-        trained
-            .loso
-            .baseline_spo2_mae
-            .map_or("-".into(), |v| format!("{v:.2}")),
+        num(s.mae),
+        num(s.baseline_mae),
+        num(s.interval_coverage),
+        num(s.interval_median_width),
     );
     Ok(ExitCode::SUCCESS)
 }
