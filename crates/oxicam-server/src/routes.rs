@@ -2,6 +2,7 @@
 //! the web page, assembled into one axum router with limits, request ids and logging.
 
 use crate::analysis::Analyzer;
+use crate::assets;
 use crate::config::{Fault, ServerConfig};
 use crate::error::{ApiError, ErrorBody};
 use crate::security::{self, RateLimiter, SecurityHeaders};
@@ -10,7 +11,7 @@ use crate::upload::{self, Limits};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -24,8 +25,6 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::{OpenApi, ToSchema};
-
-pub(crate) const INDEX_HTML: &str = include_str!("../static/index.html");
 
 pub struct AppState {
     pub analyzer: Analyzer,
@@ -152,6 +151,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/v1/about", get(about))
+        .merge(assets::router())
         .merge(uploads)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -421,14 +421,11 @@ async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(openapi())
 }
 
-/// The web page: record with the phone camera or pick a file, then see the result.
+/// The web page: measure with the phone camera (the trace is taken in the page) or pick a
+/// file, then see the result. Its scripts and styles are served as files next to it.
 #[utoipa::path(get, path = "/", responses((status = 200, description = "HTML page", content_type = "text/html")))]
-async fn index() -> Response {
-    (
-        [(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
-        Html(INDEX_HTML),
-    )
-        .into_response()
+async fn index(headers: HeaderMap) -> Response {
+    assets::respond(assets::find("/"), &headers)
 }
 
 async fn not_found() -> ApiError {

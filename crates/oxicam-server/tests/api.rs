@@ -574,7 +574,21 @@ async fn service_endpoints_answer() {
         .starts_with("text/html"));
     let html = page.text();
     assert!(html.contains("Not a medical device"));
-    assert!(html.contains("/v1/analyses"));
+    assert!(html.contains(r#"<script type="module" src="/app.js">"#));
+    let script = client.get(server.url("/app.js")).send().await.unwrap();
+    assert!(script.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    let etag = script.headers()["etag"].clone();
+    assert!(script.text().await.unwrap().contains("/v1/analyses"));
+    let revalidated = client
+        .get(server.url("/app.js"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), 304, "unchanged asset revalidates");
 
     // Operations endpoints are on the admin listener only.
     for path in ["/version", "/metrics", "/openapi.json"] {
