@@ -137,17 +137,22 @@ test("the live rate finds a known pulse and the classifier tells a finger from a
   assert.equal(autocorrelationRate(flat.map((s) => s.roi[0]), 30), null, "a flat signal has no rate");
   assert.equal(classify({ roi: [180, 50, 30], clipped: [0, 0, 0], gridSd: 3 }).state, "ok");
   assert.equal(classify({ roi: [120, 118, 110], clipped: [0, 0, 0], gridSd: 40 }).state, "uncovered");
-  assert.equal(classify({ roi: [120, 118, 110], clipped: [0, 0, 0], gridSd: 3 }).state, "uncovered", "grey, not a lit finger");
+  const grey = classify({ roi: [120, 118, 110], clipped: [0, 0, 0], gridSd: 3 });
+  assert.equal(grey.state, "ok", "uniform: the clock may run");
+  assert.equal(grey.fingerColour, false, "but grey is not a lit fingertip");
+  assert.equal(classify({ roi: [180, 50, 30], clipped: [0, 0, 0], gridSd: 3 }).fingerColour, true);
   assert.equal(classify({ roi: [12, 3, 2], clipped: [0, 1, 1], gridSd: 1 }).state, "dark");
   assert.equal(classify({ roi: [255, 252, 251], clipped: [1, 0, 0], gridSd: 1 }).state, "clipped");
   assert.deepEqual(classify({ roi: [255, 60, 3], clipped: [0.9, 0, 0.8], gridSd: 2 }).inRange, ["green"]);
 });
 
-test("dropped frames are counted from gaps in the capture times", () => {
+test("dropped frames are counted from the capture times", () => {
   const times = Array.from({ length: 300 }, (_, i) => i / 30);
   assert.equal(droppedFrames(times), 0);
   const missing = times.filter((_, i) => i !== 100 && i !== 200 && i !== 201);
   assert.equal(droppedFrames(missing), 3);
   const jittery = times.map((t, i) => t + (i % 2 ? 0.012 : 0));
   assert.equal(droppedFrames(jittery), 0, "jitter is not a drop");
+  const late = times.map((t, i) => t + (i === 50 ? 0.03 : 0));
+  assert.equal(droppedFrames(late), 0, "a late frame is not a drop");
 });

@@ -23,6 +23,9 @@ const SLIP_RESTART_S = 0.5;
 const GUIDE_TEXT = {
   dark: ["bad", "Too dark: the camera needs light through the finger"],
   uncovered: ["bad", "Not covered: cover the camera and the light with your fingertip"],
+  pale: ["warn", "Covered, but not the red of a lit fingertip: cover the light as well"],
+  oneChannel: ["warn", "Covered; only one colour in range, so SpO2 may be unavailable"],
+  noPulse: ["warn", "Covered, but no pulse seen yet: press gently and keep still"],
   clipped: ["bad", "Too bright in every colour: press a little more lightly"],
   ok: ["ok", "Covered"],
 };
@@ -194,11 +197,17 @@ class TraceSession {
   draw() {
     const verdict = this.lastClass;
     if (!verdict) return;
-    const [kind, text] = GUIDE_TEXT[verdict.state];
+    const elapsed = this.elapsed();
+    let guide = verdict.state;
+    if (guide === "ok") {
+      if (this.pulse && !this.pulse.pulseSeen && elapsed >= PROVISIONAL_AFTER_S) guide = "noPulse";
+      else if (!verdict.fingerColour) guide = "pale";
+      else if (verdict.inRange.length === 1) guide = "oneChannel";
+    }
+    const [kind, text] = GUIDE_TEXT[guide];
     $("guide").hidden = false;
     $("guide").className = `guide ${kind}`;
-    $("guide").textContent = verdict.state === "ok" && verdict.inRange.length === 1
-      ? "Covered; only one colour in range, so SpO2 may be unavailable" : text;
+    $("guide").textContent = text;
     if (this.phase === "waiting") {
       $("count").textContent = RECORD_S;
       $("hint").textContent = verdict.state === "ok" ? "Hold still: starting" : "Waiting for your fingertip";
@@ -206,9 +215,8 @@ class TraceSession {
       drawLiveWave($("live-wave"), [], RATE_HZ);
       return;
     }
-    const elapsed = this.elapsed();
     $("count").textContent = Math.max(0, Math.ceil(RECORD_S - elapsed));
-    $("hint").textContent = "Keep still: recording";
+    $("hint").textContent = verdict.state === "ok" ? "Keep still: recording" : "Cover the camera again";
     const now = performance.now();
     if (now - this.lastPulseAt > 250) {
       this.lastPulseAt = now;
@@ -227,6 +235,7 @@ class TraceSession {
   hints() {
     const settings = this.track.getSettings ? this.track.getSettings() : {};
     const times = this.samples.map((s) => s.t);
+    const work = this.samples.map((s) => s.ms).filter(Number.isFinite);
     return {
       extractor: this.extractor && this.extractor.kind,
       frame_format: this.info && this.info.format,
@@ -236,6 +245,9 @@ class TraceSession {
       color_space: this.info && this.info.colorSpace ? JSON.stringify(this.info.colorSpace) : null,
       frame_rate: settings.frameRate || null,
       frames_dropped: droppedFrames(times) + (this.extractor ? this.extractor.missedFrames() : 0),
+      // Time the page spent on a frame, to tell a slow page from a slow camera.
+      frame_ms_mean: work.length ? Math.round(100 * work.reduce((a, b) => a + b, 0) / work.length) / 100 : null,
+      frame_ms_max: work.length ? Math.round(100 * Math.max(...work)) / 100 : null,
       restarts: this.restarts,
       ...this.controls.hints(),
       user_agent: navigator.userAgent,

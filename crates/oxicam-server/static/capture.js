@@ -13,6 +13,11 @@ export const VIDEO_CONSTRAINTS = {
   height: { ideal: 480 },
   frameRate: { ideal: 30 },
 };
+/**
+ * Frames the processor may hold while the worker is busy (a stall of up to ~0.2 s at 30 fps is
+ * caught up instead of dropped); few enough not to starve the camera's buffer pool.
+ */
+const FRAME_QUEUE = 6;
 /** The canvas path reads at most this many pixels per frame (about 640 x 480). */
 const MAX_CANVAS_PIXELS = 640 * 480;
 
@@ -144,7 +149,7 @@ function probeWorker(worker) {
 function workerExtractor(worker, kind, handlers, cleanup) {
   worker.onmessage = (event) => {
     const m = event.data;
-    if (m.type === "frame") handlers.sample({ t: m.t, roi: m.roi, full: m.full, clipped: m.clipped, gridSd: m.gridSd });
+    if (m.type === "frame") handlers.sample({ t: m.t, roi: m.roi, full: m.full, clipped: m.clipped, gridSd: m.gridSd, ms: m.ms });
     else if (m.type === "info") handlers.info({ kind, ...m });
     else if (m.type === "error") handlers.error(m.message);
   };
@@ -165,7 +170,7 @@ async function webCodecsExtractor(track, handlers) {
   if (typeof MediaStreamTrackProcessor === "function") {
     const worker = new Worker(workerUrl(), { type: "module" });
     try {
-      const { readable } = new MediaStreamTrackProcessor({ track });
+      const { readable } = new MediaStreamTrackProcessor({ track, maxBufferSize: FRAME_QUEUE });
       worker.postMessage({ type: "start", readable }, [readable]);
       return workerExtractor(worker, "webcodecs", handlers);
     } catch (e) {
@@ -180,7 +185,7 @@ async function webCodecsExtractor(track, handlers) {
   // The worker gets its own clone: this thread keeps the track for the preview and controls.
   const clone = track.clone();
   try {
-    worker.postMessage({ type: "start", track: clone }, [clone]);
+    worker.postMessage({ type: "start", track: clone, maxBufferSize: FRAME_QUEUE }, [clone]);
   } catch (e) {
     clone.stop();
     worker.terminate();
@@ -200,6 +205,7 @@ function frameCallbackExtractor(video, handlers) {
     handle = video.requestVideoFrameCallback(onFrame);
     const srcW = meta.width || video.videoWidth, srcH = meta.height || video.videoHeight;
     if (!srcW || !srcH) return;
+    const started = performance.now();
     const scale = Math.min(1, Math.sqrt(MAX_CANVAS_PIXELS / (srcW * srcH)));
     const w = Math.max(2, Math.round(srcW * scale)), h = Math.max(2, Math.round(srcH * scale));
     if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
@@ -217,7 +223,7 @@ function frameCallbackExtractor(video, handlers) {
       described = true;
       handlers.info({ kind: "frame-callback", format: "canvas", width: w, height: h, colorSpace: null, path: "canvas" });
     }
-    handlers.sample({ t, roi: s.roi, full: s.full, clipped: s.clipped, gridSd: s.gridSd });
+    handlers.sample({ t, roi: s.roi, full: s.full, clipped: s.clipped, gridSd: s.gridSd, ms: performance.now() - started });
   };
   handle = video.requestVideoFrameCallback(onFrame);
   return {

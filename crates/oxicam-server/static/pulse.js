@@ -7,7 +7,7 @@ export const LEVEL_FLOOR = 5;
 export const LEVEL_CEILING = 250;
 export const MAX_CLIPPED_SHARE = 0.25;
 export const SCENE_GRID_SD = 20;
-/** Below this red level (8-bit) a covered lens gives too little light for a pulse. */
+/** Below this level (8-bit, brightest channel) a covered lens gives too little light. */
 export const DARK_RED = 20;
 export const RATE_HZ = 30;
 export const BAND_LOW_HZ = 0.7;
@@ -27,8 +27,10 @@ function inRange(level, clippedShare) {
 }
 
 /**
- * What one frame shows. `state` is one of: `dark` (too little light), `uncovered` (a scene or
- * a lens not covered by a lit fingertip), `clipped` (no colour channel in range), `ok`.
+ * What one frame shows. `state` is one of: `dark` (too little light), `uncovered` (a scene: the
+ * frame is not uniform), `clipped` (no colour channel in range), `ok`. The clock runs only on
+ * `ok`. `fingerColour` is false for a uniform frame that is not the red of a lit fingertip (a
+ * lens on a table, the torch not covered); the server accepts such a frame only when it pulses.
  * `inRange` lists the channels usable for the pulse; fewer than two means no SpO2.
  */
 export function classify(sample) {
@@ -38,9 +40,9 @@ export function classify(sample) {
   const fingerColour = r >= LEVEL_CEILING || r > 1.15 * Math.max(g, b);
   let state = "ok";
   if (Math.max(r, g, b) < DARK_RED) state = "dark";
-  else if (!(sample.gridSd < SCENE_GRID_SD) || !fingerColour) state = "uncovered";
+  else if (!(sample.gridSd < SCENE_GRID_SD)) state = "uncovered";
   else if (channels.length === 0) state = "clipped";
-  return { state, inRange: channels.map((c) => CHANNELS[c]), channels };
+  return { state, fingerColour, inRange: channels.map((c) => CHANNELS[c]), channels };
 }
 
 /** Second-order Butterworth section (RBJ cookbook, Q = 1/sqrt 2), direct form I. */
@@ -129,7 +131,7 @@ export function autocorrelationRate(xs, rate) {
  * repeats most clearly, and a provisional rate once `PROVISIONAL_AFTER_S` seconds are in.
  */
 export function livePulse(samples, recordedS) {
-  if (samples.length < RATE_HZ * 3) return null;
+  if (samples.length < RATE_HZ * 4) return null;
   const end = samples[samples.length - 1].t;
   const start = Math.max(samples[0].t, end - ANALYSIS_SPAN_S);
   const first = samples.findIndex((s) => s.t >= start - 1 / RATE_HZ);
@@ -141,8 +143,9 @@ export function livePulse(samples, recordedS) {
   for (const c of channels.length ? channels : [0, 1, 2]) {
     const xs = resample(times, recent.map((s) => s.roi[c]), RATE_HZ, start, end);
     const wave = bandpass(xs, RATE_HZ);
-    // The filters settle for about a second: judge and show what comes after.
-    const settled = wave.slice(RATE_HZ);
+    // The filters start from rest each time and settle in about two seconds: judge and show
+    // what comes after.
+    const settled = wave.slice(2 * RATE_HZ);
     const found = settled.length > RATE_HZ * 2 ? autocorrelationRate(settled, RATE_HZ) : null;
     const score = found ? found.periodicity : -1;
     if (!best || score > best.score) best = { channel: CHANNELS[c], wave: settled.map((v) => -v), found, score };
@@ -157,13 +160,16 @@ export function livePulse(samples, recordedS) {
   };
 }
 
-/** Counts frames missing from a run of capture times (gaps longer than 1.5 typical intervals). */
+/**
+ * Frames missing from a run of capture times: the frames the span holds at the typical (median)
+ * interval, less those received. A late frame followed by an early one (jitter) cancels out.
+ */
 export function droppedFrames(times) {
   if (times.length < 3) return 0;
   const gaps = [];
   for (let i = 1; i < times.length; i++) gaps.push(times[i] - times[i - 1]);
   const typical = [...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 2)];
   if (!(typical > 0)) return 0;
-  return gaps.reduce((n, g) => n + (g > 1.5 * typical ? Math.round(g / typical) - 1 : 0), 0);
+  const expected = Math.round((times[times.length - 1] - times[0]) / typical) + 1;
+  return Math.max(0, expected - times.length);
 }
-

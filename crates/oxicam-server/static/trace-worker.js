@@ -20,15 +20,17 @@ self.onmessage = (event) => {
   }
 };
 
-async function start({ readable, track }) {
-  const stream = readable || new self.MediaStreamTrackProcessor({ track }).readable;
+async function start({ readable, track, maxBufferSize }) {
+  const stream = readable || new self.MediaStreamTrackProcessor({ track, maxBufferSize }).readable;
   reader = stream.getReader();
   let described = false;
   for (;;) {
     const { value: frame, done } = await reader.read();
     if (done) break;
     try {
+      const started = performance.now();
       const sample = await measure(frame);
+      const ms = performance.now() - started;
       if (!described) {
         described = true;
         self.postMessage({
@@ -38,7 +40,7 @@ async function start({ readable, track }) {
       }
       self.postMessage({
         type: "frame", t: frame.timestamp / 1e6, roi: sample.roi, full: sample.full,
-        clipped: sample.clipped, gridSd: sample.gridSd,
+        clipped: sample.clipped, gridSd: sample.gridSd, ms,
       });
     } finally {
       frame.close();
