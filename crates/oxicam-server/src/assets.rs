@@ -15,58 +15,28 @@ pub struct Asset {
 
 const JS: &str = "text/javascript; charset=utf-8";
 
+macro_rules! asset {
+    ($path:literal, $file:literal, $content_type:expr) => {
+        Asset {
+            path: $path,
+            content_type: $content_type,
+            body: include_str!(concat!("../static/", $file)),
+        }
+    };
+}
+
 /// Everything the page loads. `/` (the HTML) is routed in `routes` with its OpenAPI entry.
 pub const ASSETS: &[Asset] = &[
-    Asset {
-        path: "/",
-        content_type: "text/html; charset=utf-8",
-        body: include_str!("../static/index.html"),
-    },
-    Asset {
-        path: "/app.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_str!("../static/app.css"),
-    },
-    Asset {
-        path: "/app.js",
-        content_type: JS,
-        body: include_str!("../static/app.js"),
-    },
-    Asset {
-        path: "/capture.js",
-        content_type: JS,
-        body: include_str!("../static/capture.js"),
-    },
-    Asset {
-        path: "/framestats.js",
-        content_type: JS,
-        body: include_str!("../static/framestats.js"),
-    },
-    Asset {
-        path: "/plots.js",
-        content_type: JS,
-        body: include_str!("../static/plots.js"),
-    },
-    Asset {
-        path: "/pulse.js",
-        content_type: JS,
-        body: include_str!("../static/pulse.js"),
-    },
-    Asset {
-        path: "/trace-worker.js",
-        content_type: JS,
-        body: include_str!("../static/trace-worker.js"),
-    },
-    Asset {
-        path: "/traceformat.js",
-        content_type: JS,
-        body: include_str!("../static/traceformat.js"),
-    },
-    Asset {
-        path: "/favicon.svg",
-        content_type: "image/svg+xml",
-        body: include_str!("../static/favicon.svg"),
-    },
+    asset!("/", "index.html", "text/html; charset=utf-8"),
+    asset!("/app.css", "app.css", "text/css; charset=utf-8"),
+    asset!("/app.js", "app.js", JS),
+    asset!("/capture.js", "capture.js", JS),
+    asset!("/framestats.js", "framestats.js", JS),
+    asset!("/plots.js", "plots.js", JS),
+    asset!("/pulse.js", "pulse.js", JS),
+    asset!("/trace-worker.js", "trace-worker.js", JS),
+    asset!("/traceformat.js", "traceformat.js", JS),
+    asset!("/favicon.svg", "favicon.svg", "image/svg+xml"),
 ];
 
 /// Strong validator of a file's bytes (FNV-1a, 64 bits): browsers revalidate (`no-cache`) and

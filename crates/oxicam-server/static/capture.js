@@ -86,22 +86,20 @@ export class CameraControls {
   /** Freezes exposure and white balance at their current (settled) values, where possible. */
   async lock() {
     const settings = this.track.getSettings();
-    if (this.canLockExposure && !this.exposureLocked) {
+    const freeze = async (can, locked, mode, value) => {
+      if (!can || locked) return locked;
+      const extra = { [mode]: "manual" };
+      if (Number.isFinite(settings[value])) extra[value] = settings[value];
       try {
-        const extra = { exposureMode: "manual" };
-        if (Number.isFinite(settings.exposureTime)) extra.exposureTime = settings.exposureTime;
         await this.apply(extra);
-        this.exposureLocked = true;
-      } catch (e) { this.exposureLocked = false; }
-    }
-    if (this.canLockWhiteBalance && !this.whiteBalanceLocked) {
-      try {
-        const extra = { whiteBalanceMode: "manual" };
-        if (Number.isFinite(settings.colorTemperature)) extra.colorTemperature = settings.colorTemperature;
-        await this.apply(extra);
-        this.whiteBalanceLocked = true;
-      } catch (e) { this.whiteBalanceLocked = false; }
-    }
+        return true;
+      } catch (e) {
+        return false;
+      }
+    };
+    this.exposureLocked = await freeze(this.canLockExposure, this.exposureLocked, "exposureMode", "exposureTime");
+    this.whiteBalanceLocked = await freeze(this.canLockWhiteBalance, this.whiteBalanceLocked,
+      "whiteBalanceMode", "colorTemperature");
   }
 
   /** Back to automatic exposure and white balance (the finger came off: light changes). */

@@ -13,22 +13,28 @@ function prepare(canvas) {
   return { ctx, w, h };
 }
 
-export function drawWave(canvas, wave) {
-  const { ctx, w, h } = prepare(canvas);
-  // Show the last 10 s at most so single beats stay visible on a phone.
-  const n = wave.samples.length, keep = Math.min(n, Math.round(10 * wave.rate_hz));
-  const ys = wave.samples.slice(n - keep);
-  const lo = Math.min(...ys), hi = Math.max(...ys), span = hi - lo || 1;
-  const pad = 8;
+/** A wave scaled to fill the canvas inside `pad`. */
+function strokeWave(ctx, ys, w, h, pad) {
+  let lo = Infinity, hi = -Infinity;
+  for (const y of ys) { lo = Math.min(lo, y); hi = Math.max(hi, y); }
+  const span = hi - lo || 1;
   ctx.strokeStyle = "#9b1c2c";
   ctx.lineWidth = 1.6;
   ctx.beginPath();
   ys.forEach((y, i) => {
-    const px = pad + (i / Math.max(1, keep - 1)) * (w - 2 * pad);
+    const px = pad + (i / Math.max(1, ys.length - 1)) * (w - 2 * pad);
     const py = h - pad - ((y - lo) / span) * (h - 2 * pad);
     if (i) ctx.lineTo(px, py); else ctx.moveTo(px, py);
   });
   ctx.stroke();
+}
+
+export function drawWave(canvas, wave) {
+  const { ctx, w, h } = prepare(canvas);
+  // Show the last 10 s at most so single beats stay visible on a phone.
+  const n = wave.samples.length, keep = Math.min(n, Math.round(10 * wave.rate_hz));
+  const pad = 8;
+  strokeWave(ctx, wave.samples.slice(n - keep), w, h, pad);
   ctx.fillStyle = "#5f6368";
   const t0 = (wave.start_s || 0) + (n - keep) / wave.rate_hz;
   ctx.fillText(t0.toFixed(0) + " s", pad, h - 2);
@@ -82,18 +88,5 @@ export function drawSeries(canvas, windows) {
 export function drawLiveWave(canvas, samples, rateHz) {
   const { ctx, w, h } = prepare(canvas);
   if (!samples || samples.length < 2) return;
-  const keep = Math.min(samples.length, Math.round(6 * rateHz));
-  const ys = samples.slice(samples.length - keep);
-  let lo = Infinity, hi = -Infinity;
-  for (const y of ys) { lo = Math.min(lo, y); hi = Math.max(hi, y); }
-  const span = hi - lo || 1, pad = 4;
-  ctx.strokeStyle = "#9b1c2c";
-  ctx.lineWidth = 1.6;
-  ctx.beginPath();
-  ys.forEach((y, i) => {
-    const px = pad + (i / Math.max(1, keep - 1)) * (w - 2 * pad);
-    const py = h - pad - ((y - lo) / span) * (h - 2 * pad);
-    if (i) ctx.lineTo(px, py); else ctx.moveTo(px, py);
-  });
-  ctx.stroke();
+  strokeWave(ctx, samples.slice(Math.max(0, samples.length - Math.round(6 * rateHz))), w, h, 4);
 }

@@ -35,7 +35,7 @@ async function start({ readable, track, maxBufferSize }) {
         described = true;
         self.postMessage({
           type: "info", format: frame.format, width: sample.width, height: sample.height,
-          colorSpace: frame.colorSpace ? frame.colorSpace.toJSON() : null, path: sample.path,
+          colorSpace: describeColorSpace(frame.colorSpace), path: sample.path,
         });
       }
       self.postMessage({
@@ -48,6 +48,11 @@ async function start({ readable, track, maxBufferSize }) {
   }
   if (track) track.stop();
   self.postMessage({ type: "end" });
+}
+
+function describeColorSpace(cs) {
+  if (!cs) return null;
+  return { matrix: cs.matrix, fullRange: cs.fullRange, primaries: cs.primaries, transfer: cs.transfer };
 }
 
 function bufferOf(size) {
