@@ -22,6 +22,7 @@ mod error;
 mod routes;
 mod security;
 mod telemetry;
+pub mod trace_upload;
 mod upload;
 
 pub use config::{Fault, LogFormat, ServerConfig};

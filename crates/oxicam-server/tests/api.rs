@@ -560,6 +560,7 @@ async fn service_endpoints_answer() {
     for path in [
         "/run",
         "/v1/analyses",
+        "/v1/traces",
         "/healthz",
         "/readyz",
         "/version",
@@ -575,20 +576,22 @@ async fn service_endpoints_answer() {
     let html = page.text();
     assert!(html.contains("Not a medical device"));
     assert!(html.contains(r#"<script type="module" src="/app.js">"#));
-    let script = client.get(server.url("/app.js")).send().await.unwrap();
-    assert!(script.headers()["content-type"]
+    let script = app.get("/app.js").await;
+    assert!(script.headers["content-type"]
         .to_str()
         .unwrap()
         .starts_with("text/javascript"));
-    let etag = script.headers()["etag"].clone();
-    assert!(script.text().await.unwrap().contains("/v1/analyses"));
-    let revalidated = client
-        .get(server.url("/app.js"))
-        .header("if-none-match", etag)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revalidated.status(), 304, "unchanged asset revalidates");
+    let script_text = script.text();
+    assert!(script_text.contains("/v1/analyses") && script_text.contains("/v1/traces"));
+    let revalidated = app
+        .send(
+            Request::get("/app.js")
+                .header(header::IF_NONE_MATCH, script.headers["etag"].clone())
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(revalidated.status, 304, "unchanged asset revalidates");
 
     // Operations endpoints are on the admin listener only.
     for path in ["/version", "/metrics", "/openapi.json"] {
