@@ -32,7 +32,7 @@ clip() { # clip NAME SYNTH-ARGS... -> path of a 30 s clip (made once, kept in be
   echo "$path"
 }
 
-"$OXICAM" serve --addr "127.0.0.1:$PORT" --concurrency 1 --tmp-dir "$OUT/uploads" \
+"$OXICAM" serve --addr "127.0.0.1:$PORT" --admin-addr off --rate-per-minute 0 --concurrency 1 --tmp-dir "$OUT/uploads" \
   --drain-grace-secs 0 2>"$OUT/server.log" &
 server=$!
 trap 'kill "$server" 2>/dev/null || true' EXIT

@@ -433,7 +433,9 @@ function fmt(value, digits) { return value === null || value === undefined ? "�
 function show(report, refusal) {
   $("result").hidden = false;
   $("hr").textContent = fmt(report.heart_rate_bpm, 0);
-  $("spo2").textContent = fmt(report.spo2_percent, 0);
+  const interval = report.spo2_interval_percent;
+  $("spo2").textContent = report.spo2_status === "below_range" && interval ? "< " + fmt(interval[1], 0) : fmt(report.spo2_percent, 0);
+  $("spo2-unit").textContent = interval ? "SpO2, % (90 % interval " + fmt(interval[0], 0) + "-" + fmt(interval[1], 0) + ")" : "SpO2, %";
   $("confidence").textContent = report.confidence === undefined ? "–" : Math.round(100 * report.confidence) + "%";
   const reasons = (refusal && refusal.reasons) || (report.quality && report.quality.reasons) || [];
   $("refused").hidden = !refusal && report.usable !== false;
@@ -478,6 +480,6 @@ document.addEventListener("visibilitychange", () => {
     "in front for the whole measurement.");
 });
 showPrivacy();
-fetch("/version").then((r) => r.json()).then((v) => {
+fetch("/v1/about").then((r) => r.json()).then((v) => {
   $("version").textContent = "oxicam " + v.version + " · model " + v.model_version;
 }).catch(() => {});
