@@ -68,7 +68,7 @@ async fn a_trace_gets_the_same_report_as_the_video_it_was_measured_from() {
             assert!(bytes.len() < 100_000, "30 s trace: {} bytes", bytes.len());
         }
     }
-    let metrics = app.get("/metrics").await.text();
+    let metrics = app.admin_get("/metrics").await.text();
     assert!(
         metrics.contains(r#"oxicam_trace_uploads_total{extractor="other"} 2"#),
         "{metrics}"
@@ -84,7 +84,7 @@ async fn a_reference_spo2_calibrates_a_trace_as_it_does_a_video() {
     let response = app.post("/v1/traces", JSON, to_json(&body)).await;
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(response.json()["calibration"]["reference_spo2"], 97.0);
-    let metrics = app.get("/metrics").await.text();
+    let metrics = app.admin_get("/metrics").await.text();
     assert!(
         metrics.contains(r#"oxicam_trace_uploads_total{extractor="webcodecs"} 1"#),
         "{metrics}"
