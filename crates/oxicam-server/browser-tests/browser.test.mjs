@@ -507,7 +507,10 @@ test("the clock restarts when the finger slips off, and only the covered part is
   const { body } = page.traceUploads[0];
   const samples = decodeTrace(body);
   const span = samples[samples.length - 1].t - samples[0].t;
-  assert.ok(span >= 8 && span < 8.5, `the trace spans ${span} s`);
+  // The recording ends at the first frame 8 s after its start: on a loaded machine the frame
+  // before it may be further back than 1/30 s.
+  const spanBeforeLast = samples[samples.length - 2].t - samples[0].t;
+  assert.ok(span >= 8 && spanBeforeLast < 8, `the trace spans ${span} s (${spanBeforeLast} s before its last frame)`);
   assert.ok(samples.every((s) => s.gridSd < 20), "no frame of the scene in the trace");
   assert.ok(body.device.restarts >= 1, "restart counted");
   measured.slip = { restarts: body.device.restarts, span_s: span };
