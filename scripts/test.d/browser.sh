@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Browser test of the web page: `oxicam serve` on loopback, headless Debian chromium with a fake
-# camera fed from a clip rendered from the embedded real trace. `prepare`: npm ci; `run`: test.
+# camera fed from a clip rendered from the embedded real trace, and the page's Node unit tests.
+# `prepare`: npm ci; `run`: test.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -26,7 +27,21 @@ run() {
 
   log "rendering the fake camera feed from the embedded trace"
   "$bin" synth --out "$work/clip.mp4" --size 320x240
-  ffmpeg -hide_banner -loglevel error -y -i "$work/clip.mp4" -pix_fmt yuv420p "$work/clip.y4m"
+  # The camera file: the clip's frames in BT.601, which is what Chromium (like FFmpeg) assumes
+  # for frames that declare no colour matrix, so the page sees the clip's colours (converted
+  # with dither: see bt601-camera.mjs). The same frames losslessly in H.264 give the server's
+  # FFmpeg trace of exactly what the page reads.
+  ffmpeg -hide_banner -loglevel error -i "$work/clip.mp4" -pix_fmt yuv420p -f yuv4mpegpipe - |
+    node "$tests_dir/bt601-camera.mjs" /dev/stdin "$work/camera.y4m"
+  ffmpeg -hide_banner -loglevel error -y -i "$work/camera.y4m" -c:v libx264 -qp 0 -preset ultrafast \
+    "$work/camera-lossless.mkv"
+  "$bin" trace "$work/clip.mp4" --out "$work/clip.trace.json"
+  "$bin" trace "$work/camera-lossless.mkv" --out "$work/camera.trace.json"
+  rm -f "$work/camera-lossless.mkv"
+  # A finger that slips off: 6 s covered, 3 s of a scene, then covered again.
+  ffmpeg -hide_banner -loglevel error -y -i "$work/camera.y4m" -f lavfi -i testsrc=s=320x240:r=30:d=3 \
+    -filter_complex "[0:v]trim=end_frame=180,setpts=PTS-STARTPTS[a];[1:v]format=yuv420p,setpts=PTS-STARTPTS[b];[0:v]trim=start_frame=180:end_frame=750,setpts=PTS-STARTPTS[c];[a][b][c]concat=n=3:v=1[out]" \
+    -map "[out]" -pix_fmt yuv420p "$work/slip.y4m"
   ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc=s=320x240:r=30 -t 25 \
     -c:v libx264 -pix_fmt yuv420p "$work/uncovered.mp4"
   local truth
@@ -49,12 +64,15 @@ run() {
   [ -n "$addr" ] || die "oxicam serve did not report its address"
   log "browser test against http://$addr"
 
-  local status=0
-  (cd "$tests_dir" && OXICAM_URL="http://$addr" OXICAM_FAKE_CAMERA_Y4M="$work/clip.y4m" \
-    OXICAM_CLIP="$work/clip.mp4" OXICAM_UNCOVERED_CLIP="$work/uncovered.mp4" \
-    OXICAM_TRUE_HEART_RATE_BPM="$truth" \
-    OXICAM_SCREENSHOT_DIR="$work/screenshots" \
+  local status=0 started=$SECONDS
+  (cd "$tests_dir" && node --test --test-reporter=spec unit.test.mjs) || status=$?
+  (cd "$tests_dir" && OXICAM_URL="http://$addr" OXICAM_FAKE_CAMERA_Y4M="$work/camera.y4m" \
+    OXICAM_SLIP_CAMERA_Y4M="$work/slip.y4m" OXICAM_CLIP="$work/clip.mp4" \
+    OXICAM_CLIP_TRACE="$work/clip.trace.json" OXICAM_CAMERA_TRACE="$work/camera.trace.json" \
+    OXICAM_UNCOVERED_CLIP="$work/uncovered.mp4" OXICAM_TRUE_HEART_RATE_BPM="$truth" \
+    OXICAM_SCREENSHOT_DIR="$work/screenshots" OXICAM_MEASUREMENTS="$work/measurements.json" \
     node --test --test-reporter=spec browser.test.mjs) || status=$?
+  log "browser tests took $((SECONDS - started)) s"
 
   kill -TERM "$pid"
   wait "$pid" || die "oxicam serve did not exit cleanly on SIGTERM"
@@ -64,8 +82,8 @@ run() {
   if [ -n "$(ls -A "$work/uploads")" ]; then
     die "uploads left behind: $(ls "$work/uploads")"
   fi
-  rm -f "$work/clip.y4m"
-  log "browser test passed (screenshots in $work/screenshots)"
+  rm -f "$work/camera.y4m" "$work/slip.y4m"
+  log "browser test passed (screenshots and measurements.json in $work)"
 }
 
 case "${1:-run}" in

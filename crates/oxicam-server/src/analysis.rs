@@ -2,10 +2,11 @@
 //! everything past it is refused with 503; a deadline cancels decodes that take too long.
 
 use crate::error::ApiError;
+use crate::trace_upload::ReceivedTrace;
 use crate::upload::Upload;
 use axum::http::StatusCode;
 use oxicam_signal::{AnalysisOptions, Report, Spo2Model};
-use oxicam_video::pipeline::{analyze_video, PipelineOptions};
+use oxicam_video::pipeline::{analyze_trace, analyze_video, PipelineOptions};
 use oxicam_video::{DecodeOptions, VideoError};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -107,13 +108,15 @@ impl Analyzer {
         Ok(guard)
     }
 
+    /// Longest recording accepted, seconds.
+    pub fn max_duration_s(&self) -> f64 {
+        self.max_duration_s
+    }
+
     /// Decodes and analyses an upload; `Ok` only for a usable report.
     pub async fn analyze(&self, upload: Upload) -> Result<Report, ApiError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let permit = self.acquire_slot(deadline).await?;
-
         let cancel = Arc::new(AtomicBool::new(false));
-        let _cancel_on_drop = CancelOnDrop(cancel.clone());
         let options = PipelineOptions {
             decode: DecodeOptions {
                 threads: self.decode_threads,
@@ -131,16 +134,50 @@ impl Analyzer {
                 ..AnalysisOptions::default()
             },
         };
+        self.run(deadline, cancel, move |model| {
+            let report = analyze_video(upload.file.path(), model, &options);
+            // The temporary file goes as soon as it is read, even when the request was
+            // abandoned meanwhile.
+            drop(upload);
+            usable(report.map_err(video_error)?)
+        })
+        .await
+    }
+
+    /// Analyses a trace the client measured itself (the web page): from here on the same
+    /// pipeline as a decoded video.
+    pub async fn analyze_trace(&self, received: ReceivedTrace) -> Result<Report, ApiError> {
+        let options = AnalysisOptions {
+            reference_spo2: received.reference_spo2,
+            ..AnalysisOptions::default()
+        };
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        self.run(deadline, Arc::new(AtomicBool::new(false)), move |model| {
+            usable(analyze_trace(&received.trace, None, model, &options))
+        })
+        .await
+    }
+
+    /// Runs `job` off the async runtime under a slot, the in-flight gauge and `deadline`;
+    /// `cancel` is raised when the request is abandoned or the deadline passes.
+    async fn run(
+        &self,
+        deadline: tokio::time::Instant,
+        cancel: Arc<AtomicBool>,
+        job: impl FnOnce(&Spo2Model) -> Result<Report, ApiError> + Send + 'static,
+    ) -> Result<Report, ApiError> {
+        let permit = self.acquire_slot(deadline).await?;
+        let _cancel_on_drop = CancelOnDrop(cancel.clone());
         let model = self.model.clone();
         let running = self.running.clone();
         let task = tokio::task::spawn_blocking(move || {
-            // The permit and the temporary file live exactly as long as the decode, even when
-            // the request was abandoned: CPU stays bounded and the file is removed afterwards.
+            // The permit (and what the job owns, like an upload's temporary file) lives exactly
+            // as long as the work, even when the request was abandoned: CPU stays bounded and
+            // files are removed afterwards.
             let _permit: OwnedSemaphorePermit = permit;
             let _running = GaugeGuard::enter(running, "oxicam_analyses_in_flight");
             let started = Instant::now();
-            let result = analyze_file(&upload, &options, &model);
-            drop(upload);
+            let result = job(&model);
             metrics::histogram!("oxicam_analysis_duration_seconds")
                 .record(started.elapsed().as_secs_f64());
             result
@@ -181,13 +218,8 @@ impl Analyzer {
     }
 }
 
-/// Decodes and analyses the uploaded file; `Ok` only for a usable report.
-fn analyze_file(
-    upload: &Upload,
-    options: &PipelineOptions,
-    model: &Spo2Model,
-) -> Result<Report, ApiError> {
-    let report = analyze_video(upload.file.path(), model, options).map_err(video_error)?;
+/// `Ok` only for a usable report; a refused recording is a 422 carrying the report.
+fn usable(report: Report) -> Result<Report, ApiError> {
     if report.usable {
         Ok(report)
     } else {

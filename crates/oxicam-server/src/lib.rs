@@ -15,12 +15,14 @@
 //!   the same service without a listener, for tests that send requests one by one.
 
 mod analysis;
+mod assets;
 pub mod config;
 mod connections;
 mod error;
 mod routes;
 mod security;
 mod telemetry;
+pub mod trace_upload;
 mod upload;
 
 pub use config::{Fault, LogFormat, ServerConfig};
@@ -184,7 +186,7 @@ fn build_state(config: &ServerConfig) -> anyhow::Result<AppState> {
         upload_timeout: config.upload_timeout,
         upload_budget: upload::DiskBudget::new(config.upload_budget_bytes),
         fault: config.fault,
-        security_headers: Arc::new(security::SecurityHeaders::for_page(routes::INDEX_HTML)),
+        security_headers: Arc::new(security::SecurityHeaders::for_page(assets::find("/").body)),
         allowed_origins: Arc::new(config.allowed_origins.clone()),
         rate_limiter: (config.rate_per_minute > 0).then(|| {
             Arc::new(security::RateLimiter::new(

@@ -2,20 +2,23 @@
 //! the web page, assembled into one axum router with limits, request ids and logging.
 
 use crate::analysis::Analyzer;
+use crate::assets;
 use crate::config::{Fault, ServerConfig};
 use crate::error::{ApiError, ErrorBody};
 use crate::security::{self, RateLimiter, SecurityHeaders};
 use crate::telemetry::{self, REQUEST_ID_HEADER};
+use crate::trace_upload::{self, Encoding, TraceUpload};
 use crate::upload::{self, Limits};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use oxicam_signal::Report;
 use serde::{Deserialize, Serialize};
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,8 +27,6 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::{OpenApi, ToSchema};
-
-pub(crate) const INDEX_HTML: &str = include_str!("../static/index.html");
 
 pub struct AppState {
     pub analyzer: Analyzer,
@@ -98,6 +99,7 @@ struct AnalysisForm {
     paths(
         run,
         analyses,
+        traces,
         healthz,
         readyz,
         about,
@@ -112,6 +114,8 @@ struct AnalysisForm {
         About,
         RunForm,
         AnalysisForm,
+        TraceUpload,
+        Encoding,
         Report,
         Health,
         Readiness
@@ -125,7 +129,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = usize::try_from(state.body_limit).unwrap_or(usize::MAX);
-    let mut uploads = Router::new()
+    let uploads = Router::new()
         .route("/run", post(run))
         .route("/v1/analyses", post(analyses))
         .layer(
@@ -136,14 +140,26 @@ pub fn router(state: Arc<AppState>) -> Router {
                 ))
                 .layer(RequestBodyLimitLayer::new(body_limit)),
         );
+    // A trace is a few tens of kilobytes: its own, much smaller, body limit.
+    let trace_limit = trace_upload::MAX_BODY_BYTES;
+    let traces = Router::new().route("/v1/traces", post(traces)).layer(
+        ServiceBuilder::new()
+            .layer(middleware::map_response_with_state(
+                trace_limit,
+                json_payload_too_large,
+            ))
+            .layer(RequestBodyLimitLayer::new(trace_limit as usize)),
+    );
+    // Every analysis route, video or trace, sits behind the same gate.
+    let mut analyses = uploads.merge(traces);
     // Outermost first: a refused request costs no body read and no rate token.
     if let Some(limiter) = &state.rate_limiter {
-        uploads = uploads.layer(middleware::from_fn_with_state(
+        analyses = analyses.layer(middleware::from_fn_with_state(
             limiter.clone(),
             security::rate_limit,
         ));
     }
-    let uploads = uploads.layer(middleware::from_fn_with_state(
+    let analyses = analyses.layer(middleware::from_fn_with_state(
         state.allowed_origins.clone(),
         security::same_origin_only,
     ));
@@ -152,7 +168,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/v1/about", get(about))
-        .merge(uploads)
+        .merge(assets::router())
+        .merge(analyses)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(telemetry::observe))
@@ -287,18 +304,7 @@ async fn analyze_upload(
         reference_spo2: endpoint.accepts_reference_spo2(),
     };
     let receiving = upload::receive(headers, body, &state.tmp_dir, limits, &state.upload_budget);
-    let upload = tokio::time::timeout(state.upload_timeout, receiving)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "upload_too_slow",
-                format!(
-                    "The upload did not complete within {} s.",
-                    state.upload_timeout.as_secs()
-                ),
-            )
-        })??;
+    let upload = within_upload_timeout(state, receiving).await?;
     drop(admitted);
     if endpoint.broken_by(state.fault) {
         drop(upload);
@@ -309,6 +315,93 @@ async fn analyze_upload(
         ));
     }
     state.analyzer.analyze(upload).await.map(Json)
+}
+
+/// `receiving`, or 408 `upload_too_slow` when the whole body takes longer than the upload timeout
+/// (the idle timeout alone lets a client trickle a byte at a time).
+async fn within_upload_timeout<T>(
+    state: &AppState,
+    receiving: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(state.upload_timeout, receiving)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "upload_too_slow",
+                format!(
+                    "The upload did not complete within {} s.",
+                    state.upload_timeout.as_secs()
+                ),
+            )
+        })?
+}
+
+/// What `POST /v1/traces` answers besides the report. Documentation only: never built.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code, clippy::large_enum_variant)]
+enum TraceResponses {
+    /// The analysis report, the same JSON as for a video (`video` is null)
+    #[response(status = 200)]
+    Analysed(Report),
+    /// Not JSON of the trace schema (wrong types, unknown fields, NaN), columns of unequal
+    /// length, times not increasing, values out of range, a bad `reference_spo2` or `device`
+    #[response(status = 400)]
+    Invalid(ErrorBody),
+    /// A browser post from another site's page (`cross_origin`)
+    #[response(status = 403)]
+    CrossOrigin(ErrorBody),
+    /// Too many analyses from this client (`rate_limited`); see Retry-After
+    #[response(status = 429)]
+    RateLimited(ErrorBody),
+    /// The body stalled (nothing received for the idle timeout) or did not complete in time
+    #[response(status = 408)]
+    Stalled(ErrorBody),
+    /// Body, sample count or time span over the limit
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// Not `Content-Type: application/json`
+    #[response(status = 415)]
+    NotJson(ErrorBody),
+    /// A valid trace, but unusable: `reasons` and `report` say why
+    #[response(status = 422)]
+    Unusable(ErrorBody),
+    /// Busy or too slow; see Retry-After
+    #[response(status = 503)]
+    Busy(ErrorBody),
+}
+
+/// Analyse a colour trace the client measured itself. The web page reads the camera frames and
+/// sends only their colour means, so the video never leaves the phone; the answer is the same
+/// report as for a video, from the same pipeline.
+#[utoipa::path(post, path = "/v1/traces", operation_id = "create_trace_analysis",
+    request_body(content = TraceUpload, content_type = "application/json"),
+    responses(TraceResponses))]
+async fn traces(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> UploadReply {
+    let admitted = state.analyzer.admit_upload()?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not_json",
+            "Send the trace as JSON with `Content-Type: application/json`.",
+        ));
+    }
+    let reading = upload::read_small_body(
+        body,
+        trace_upload::MAX_BODY_BYTES,
+        state.upload_idle_timeout,
+    );
+    let bytes = within_upload_timeout(&state, reading).await?;
+    drop(admitted);
+    let received = trace_upload::parse(&bytes, state.analyzer.max_duration_s())?;
+    drop(bytes);
+    telemetry::count_trace_upload(&received.device);
+    state.analyzer.analyze_trace(received).await.map(Json)
 }
 
 /// Rewrites the plain-text 413 of the body limit layer into the JSON error shape.
@@ -421,14 +514,11 @@ async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(openapi())
 }
 
-/// The web page: record with the phone camera or pick a file, then see the result.
+/// The web page: measure with the phone camera (the trace is taken in the page) or pick a
+/// file, then see the result. Its scripts and styles are served as files next to it.
 #[utoipa::path(get, path = "/", responses((status = 200, description = "HTML page", content_type = "text/html")))]
-async fn index() -> Response {
-    (
-        [(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
-        Html(INDEX_HTML),
-    )
-        .into_response()
+async fn index(headers: HeaderMap) -> Response {
+    assets::respond(assets::find("/"), &headers)
 }
 
 async fn not_found() -> ApiError {

@@ -100,12 +100,30 @@ fn describe() {
         "oxicam_requests_refused_total",
         "Requests refused before reading the upload, by reason (cross_origin, rate_limited)."
     );
+    metrics::describe_counter!(
+        "oxicam_trace_uploads_total",
+        "Traces measured by clients (POST /v1/traces), by the page's frame extractor."
+    );
     // Series exist from the start, so dashboards and tests see zeros rather than nothing.
     metrics::gauge!("oxicam_analyses_in_flight").set(0.0);
     metrics::gauge!("oxicam_analyses_queued").set(0.0);
     metrics::gauge!("oxicam_uploads_in_progress").set(0.0);
     metrics::gauge!("oxicam_upload_budget_used_bytes").set(0.0);
     metrics::counter!("oxicam_upload_bytes_total").increment(0);
+}
+
+/// Frame extractors the web page names in its device hints; anything else counts as `other`,
+/// so a client cannot grow the label set.
+const EXTRACTORS: &[&str] = &["webcodecs", "webcodecs-worker", "frame-callback"];
+
+/// Counts a received trace by how the client read its frames (never the other hints).
+pub fn count_trace_upload(device: &std::collections::BTreeMap<String, serde_json::Value>) {
+    let extractor = device
+        .get("extractor")
+        .and_then(|v| v.as_str())
+        .and_then(|name| EXTRACTORS.iter().find(|known| **known == name).copied())
+        .unwrap_or("other");
+    metrics::counter!("oxicam_trace_uploads_total", "extractor" => extractor).increment(1);
 }
 
 /// One log line and the request metrics per request.

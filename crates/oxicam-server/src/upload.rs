@@ -391,6 +391,33 @@ async fn parse_reference_spo2(mut field: Field<'static>, limits: Limits) -> Resu
     })
 }
 
+/// Reads a small body (JSON) whole, up to `limit` bytes, failing with 408 when the client
+/// sends nothing for `idle` and with 413 past the limit.
+pub async fn read_small_body(body: Body, limit: u64, idle: Duration) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = idle_guard(idle, body.frame()).await? {
+        let frame = frame.map_err(|e| {
+            if is_length_limit(&e) {
+                ApiError::too_large(limit)
+            } else {
+                ApiError::bad_request(
+                    "upload_interrupted",
+                    "The upload was interrupted before it was complete.",
+                )
+            }
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if (out.len() + data.len()) as u64 > limit {
+                return Err(ApiError::too_large(limit));
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out.freeze())
+}
+
 /// Reads an unknown field to its end so the next one can be parsed; keeps nothing.
 async fn drain(mut field: Field<'static>, limits: Limits) -> Result<(), ApiError> {
     while next_chunk(&mut field, limits).await?.is_some() {}

@@ -560,6 +560,7 @@ async fn service_endpoints_answer() {
     for path in [
         "/run",
         "/v1/analyses",
+        "/v1/traces",
         "/healthz",
         "/readyz",
         "/version",
@@ -574,7 +575,23 @@ async fn service_endpoints_answer() {
         .starts_with("text/html"));
     let html = page.text();
     assert!(html.contains("Not a medical device"));
-    assert!(html.contains("/v1/analyses"));
+    assert!(html.contains(r#"<script type="module" src="/app.js">"#));
+    let script = app.get("/app.js").await;
+    assert!(script.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    let script_text = script.text();
+    assert!(script_text.contains("/v1/analyses") && script_text.contains("/v1/traces"));
+    let revalidated = app
+        .send(
+            Request::get("/app.js")
+                .header(header::IF_NONE_MATCH, script.headers["etag"].clone())
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(revalidated.status, 304, "unchanged asset revalidates");
 
     // Operations endpoints are on the admin listener only.
     for path in ["/version", "/metrics", "/openapi.json"] {

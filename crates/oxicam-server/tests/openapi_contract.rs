@@ -173,6 +173,45 @@ async fn every_answer_matches_the_openapi_document() {
             contract.check(&Method::POST, route, &response);
         }
     }
+    // The trace route: the good clip's trace as the page would send it, and what can go wrong.
+    let trace = oxicam_video::extract_trace(&good_clip(), &oxicam_video::DecodeOptions::default())
+        .unwrap()
+        .trace;
+    let trace_json = |body: Vec<u8>| {
+        Request::post("/v1/traces")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let good_trace =
+        serde_json::to_vec(&oxicam_server::trace_upload::TraceUpload::delta(&trace)).unwrap();
+    let flat = serde_json::to_vec(&json!({
+        "t": (0..600).map(|i| i as f64 / 30.0).collect::<Vec<_>>(),
+        "roi_rgb": [vec![200.0; 600], vec![60.0; 600], vec![30.0; 600]],
+    }))
+    .unwrap();
+    let stalled_json = Body::from_stream(futures_util::StreamExt::chain(
+        futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"{\"t\":["))]),
+        futures_util::stream::pending(),
+    ));
+    for request in [
+        trace_json(good_trace.clone()),
+        trace_json(br#"{"t":[1,0],"roi_rgb":[[1,2],[3,4],[5,6]]}"#.to_vec()),
+        trace_json(br#"{"t":[0,5000],"roi_rgb":[[1,2],[3,4],[5,6]]}"#.to_vec()),
+        trace_json(flat),
+        Request::post("/v1/traces")
+            .header(header::CONTENT_TYPE, "text/csv")
+            .body(Body::from("R,G,B\n1,2,3\n"))
+            .unwrap(),
+        Request::post("/v1/traces")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(stalled_json)
+            .unwrap(),
+    ] {
+        let response = app.send(request).await;
+        contract.check(&Method::POST, "/v1/traces", &response);
+    }
+
     let calibrated = app
         .send(upload(
             "/v1/analyses",
@@ -185,13 +224,16 @@ async fn every_answer_matches_the_openapi_document() {
     assert_eq!(calibrated.status, 200);
     contract.check(&Method::POST, "/v1/analyses", &calibrated);
 
-    // Over the time limit: 503 on both upload routes.
+    // Over the time limit: 503 on the upload routes and the trace route.
     let slow = TestApp::new(|c| c.timeout = Duration::from_millis(1));
     for route in ["/run", "/v1/analyses"] {
         let response = slow.send(upload(route, file_part(&good))).await;
         assert_eq!(response.status, 503);
         contract.check(&Method::POST, route, &response);
     }
+    let response = slow.send(trace_json(good_trace)).await;
+    assert_eq!(response.status, 503);
+    contract.check(&Method::POST, "/v1/traces", &response);
     // A cross-site browser post: 403. A client over its rate (keyed, behind one proxy, on the
     // address the proxy saw): 429.
     let limited = TestApp::new(|c| {
@@ -199,8 +241,16 @@ async fn every_answer_matches_the_openapi_document() {
         c.rate_burst = 1;
         c.trusted_proxy_hops = 1;
     });
-    for route in ["/run", "/v1/analyses"] {
-        let mut cross_site = upload(route, file_part(b"x"));
+    // Refused before the body is read, so any body will do.
+    let probe = |route: &str| {
+        if route == "/v1/traces" {
+            trace_json(br#"{"t":[]}"#.to_vec())
+        } else {
+            upload(route, multipart_body(&[("note", None, "text/plain", b"x")]))
+        }
+    };
+    for route in ["/run", "/v1/analyses", "/v1/traces"] {
+        let mut cross_site = probe(route);
         cross_site
             .headers_mut()
             .insert(header::ORIGIN, "https://elsewhere.example".parse().unwrap());
@@ -208,7 +258,7 @@ async fn every_answer_matches_the_openapi_document() {
         assert_eq!(response.status, 403);
         contract.check(&Method::POST, route, &response);
         let from_one_client = || {
-            let mut request = upload(route, multipart_body(&[("note", None, "text/plain", b"x")]));
+            let mut request = probe(route);
             request
                 .headers_mut()
                 .insert("x-forwarded-for", "203.0.113.9".parse().unwrap());

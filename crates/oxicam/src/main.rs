@@ -1,8 +1,9 @@
-//! The `oxicam` command line: analyze, serve, eval, train, synth and smoke.
+//! The `oxicam` command line: analyze, serve, eval, train, synth, trace and smoke.
 //! Each subcommand lives in its own module under `commands/` and is a thin layer over the crates:
 //! `analyze` over `oxicam_video::pipeline`, `serve` over `oxicam_server`, `eval` and `train` over
 //! `oxicam_signal`'s evaluation and training (data folders read by `commands::data`), `synth`
-//! over `oxicam_video::synth`, `smoke` a client of a running service.
+//! over `oxicam_video::synth`, `trace` over `oxicam_video` and the server's trace format,
+//! `smoke` a client of a running service.
 
 mod commands;
 
@@ -30,6 +31,8 @@ enum Command {
     Eval(commands::eval::Args),
     /// Fit the SpO2 model from a data folder.
     Train(commands::train::Args),
+    /// Print a video's colour trace as the JSON body of `POST /v1/traces`.
+    Trace(commands::trace::Args),
     /// Render a real colour trace into an encoded test video with known truth.
     Synth(commands::synth::Args),
     /// Smoke-test a running oxicam service.
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Synth(args) => commands::synth::run(args),
+        Command::Trace(args) => commands::trace::run(args),
         Command::Smoke(args) => commands::smoke::run(args),
     };
     match result {

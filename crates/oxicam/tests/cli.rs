@@ -31,3 +31,44 @@ fn analyze_into_a_closed_pipe_exits_quietly() {
         assert!(stderr.is_empty(), "{format:?}: {stderr}");
     }
 }
+
+#[test]
+fn trace_prints_the_body_post_v1_traces_takes() {
+    let clip = oxicam_testkit::fixtures::good_clip();
+    let run = |extra: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_oxicam"))
+            .arg("trace")
+            .arg(&clip)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{extra:?}: {output:?}");
+        output.stdout
+    };
+    let plain = run(&[]);
+    let delta = run(&["--delta"]);
+    for (name, bytes) in [("plain", &plain), ("delta", &delta)] {
+        let body: oxicam_server::trace_upload::TraceUpload =
+            serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(body.t.len() > 800, "{name}: {} samples", body.t.len());
+        assert!(body.clipped_fraction.is_some() && body.luma_grid_sd.is_some());
+    }
+    assert!(
+        delta.len() * 2 < plain.len(),
+        "{} vs {}",
+        delta.len(),
+        plain.len()
+    );
+    assert!(delta.len() < 100_000, "30 s: {} bytes", delta.len());
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.mp4");
+    std::fs::write(&text, "not a video").unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_oxicam"))
+        .arg("trace")
+        .arg(&text)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("notes.mp4"));
+}

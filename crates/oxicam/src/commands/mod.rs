@@ -7,4 +7,5 @@ pub mod eval;
 pub mod serve;
 pub mod smoke;
 pub mod synth;
+pub mod trace;
 pub mod train;
