@@ -83,15 +83,13 @@ def main():
         " 09:25:02,97.4,97,0,98,98,57,57,0,58,57\n 09:25:03,97.6,,0,98,98,57,57,0,58,57\n"
         " 09:25:04,0,0,0,0,0,0,0,0,0,0\nCollection Halted\n").encode())
 
-    shipped = (ROOT / "models" / "spo2-2026.1.json").read_text()
-    write("model_json", "shipped.json", shipped.encode())
-    small = {
-        "version": "spo2-test", "kind": "ridge", "output_range": [70.0, 100.0], "smoothing_s": 30.0,
-        "submodels": [{"channels": ["red", "green"], "features": ["log_ror_rg"], "feature_mean": [0.0],
-                       "feature_scale": [1.0], "coefficients": [-5.0], "intercept": 95.0}],
-    }
-    write("model_json", "small.json", json.dumps(small).encode())
-
+    shipped = json.loads((ROOT / "models" / "spo2-2026.2.json").read_text())
+    write("model_json", "shipped.json", json.dumps(shipped, indent=2).encode())
+    # The same model without its provenance: short, so mutations hit the numbers and names.
+    shipped.pop("provenance")
+    write("model_json", "small.json", json.dumps(shipped).encode())
+    # The previous format (schema before the SpO2 rework): must be refused, never half-loaded.
+    write("model_json", "previous-format.json", (ROOT / "models" / "spo2-2026.1.json").read_bytes())
 
 if __name__ == "__main__":
     main()
