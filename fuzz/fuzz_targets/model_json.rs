@@ -28,7 +28,10 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     if let Some([a, b]) = report.spo2_interval_percent {
-        assert!(a.is_finite() && b.is_finite() && a <= b, "interval [{a}, {b}]");
+        assert!(
+            a.is_finite() && b.is_finite() && a <= b,
+            "interval [{a}, {b}]"
+        );
     }
     serde_json::to_string(&report).expect("the report serialises");
     let round_trip =
