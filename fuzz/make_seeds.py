@@ -83,6 +83,20 @@ def main():
         " 09:25:02,97.4,97,0,98,98,57,57,0,58,57\n 09:25:03,97.6,,0,98,98,57,57,0,58,57\n"
         " 09:25:04,0,0,0,0,0,0,0,0,0,0\nCollection Halted\n").encode())
 
+    trace = [[float(v) for v in row.split(",")[:3]] for row in rows[1:1 + 750]]
+    columns = [[r[c] for r in trace] for c in range(3)]
+    t = [round(i / 30, 4) for i in range(len(trace))]
+    write("trace_json", "plain-25s.json", json.dumps({"t": t, "roi_rgb": columns}).encode())
+    # Delta encoding: integers in fixed steps (t 1e-4 s, colour 1e-3), each from the previous.
+    def delta(values, step):
+        ints = [round(v / step) for v in values]
+        return [b - a for a, b in zip([0] + ints, ints)]
+    write("trace_json", "delta-25s-device.json", json.dumps({
+        "encoding": "delta", "t": delta(t, 1e-4), "roi_rgb": [delta(c, 1e-3) for c in columns],
+        "clipped_fraction": [[0] * len(t)] * 3, "reference_spo2": 97,
+        "device": {"extractor": "webcodecs", "torch": True, "frames_dropped": 0}}).encode())
+    write("trace_json", "short.json", json.dumps({"t": t[:5], "roi_rgb": [c[:5] for c in columns]}).encode())
+
     shipped = json.loads((ROOT / "models" / "spo2-2026.2.json").read_text())
     write("model_json", "shipped.json", json.dumps(shipped, indent=2).encode())
     # The same model without its provenance: short, so mutations hit the numbers and names.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every parser of outside input (fuzz/fuzz_targets: the multipart upload path, the trace
-# CSV reader, the model JSON loader, the decoder on mutated clips) with cargo-fuzz/libFuzzer,
+# CSV reader, the trace JSON of /v1/traces, the model JSON loader, the decoder on mutated clips)
+# with cargo-fuzz/libFuzzer,
 # coverage-guided, without a sanitizer (stable Rust; debug assertions and overflow checks on).
 # Starts from the committed seeds (fuzz/seeds/<target>, which include every input that once
 # crashed), runs the targets two at a time, and fails on any crash, hang (> 10 s for one input)
