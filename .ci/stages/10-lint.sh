@@ -11,6 +11,7 @@ python_venv "$venv" .ci/requirements-lint.txt
 
 log "cargo fmt --check"
 cargo fmt --all --check
+cargo fmt --manifest-path fuzz/Cargo.toml --check # the fuzz targets: a workspace of their own
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

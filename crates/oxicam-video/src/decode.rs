@@ -259,14 +259,35 @@ fn declared_durations(
     let stream_duration = stream.duration();
     let video = if stream_duration > 0 && stream_duration != ff::ffi::AV_NOPTS_VALUE {
         Some(stream_duration as f64 * f64::from(stream.time_base()))
-    } else if let Some(tag) = stream.metadata().get("DURATION") {
-        parse_hms(tag)
+    } else if let Some(tag) = stream_tag(stream, c"DURATION") {
+        parse_hms(&tag)
     } else if ictx.nb_streams() == 1 {
         file
     } else {
         None
     };
     (file.or(video), video)
+}
+
+/// The value of a stream's metadata tag, `None` when absent or not UTF-8. The file writes these
+/// bytes; ffmpeg-next's `DictionaryRef::get` hands them out as `&str` unchecked, which is
+/// undefined behaviour on a malformed file (found by fuzzing: a Matroska `DURATION` tag of
+/// stray continuation bytes), so they are read and checked here.
+fn stream_tag(stream: &ff::format::stream::Stream, key: &std::ffi::CStr) -> Option<String> {
+    // SAFETY: the dictionary belongs to the input context `stream` borrows, so it and the
+    // entry's NUL-terminated value live until the copy below is made; `av_dict_get` accepts a
+    // null dictionary.
+    unsafe {
+        let metadata = stream.metadata();
+        let entry = ff::ffi::av_dict_get(metadata.as_ptr(), key.as_ptr(), std::ptr::null(), 0);
+        if entry.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr((*entry).value)
+            .to_str()
+            .ok()
+            .map(str::to_owned)
+    }
 }
 
 /// `HH:MM:SS.fraction` (Matroska's DURATION tag) in seconds.
@@ -318,9 +339,7 @@ fn rotation_of(stream: &ff::format::stream::Stream) -> i32 {
             return clockwise.round().rem_euclid(360.0) as i32;
         }
     }
-    stream
-        .metadata()
-        .get("rotate")
+    stream_tag(stream, c"rotate")
         .and_then(|r| r.trim().parse::<f64>().ok())
         .map_or(0, |r| r.round().rem_euclid(360.0) as i32)
 }

@@ -287,3 +287,31 @@ fn a_complete_matroska_file_with_longer_audio_is_not_flagged_truncated() {
         "audio outlasting video is not damage"
     );
 }
+
+/// Found by fuzzing (fuzz/fuzz_targets/decode_clip.rs): a Matroska track whose `DURATION` tag
+/// is not UTF-8. FFmpeg hands tag values over as raw bytes; read as text unchecked they were
+/// undefined behaviour (debug builds stopped on an invalid `char`). The tag is now ignored and
+/// the file decodes like any other whose duration the header does not give.
+#[test]
+fn a_matroska_duration_tag_that_is_not_utf8_is_ignored() {
+    let dir = temp_dir();
+    let clip = render(dir.path(), "ok.webm", Codec::Vp9, (64, 48), 1.0, |_| {});
+    let mut bytes = std::fs::read(&clip.path).unwrap();
+    let tag = bytes
+        .windows(8)
+        .position(|w| w == b"DURATION")
+        .expect("a DURATION tag");
+    let value = tag
+        + bytes[tag..]
+            .windows(3)
+            .position(|w| w == b"00:")
+            .expect("its value");
+    // As the fuzzer found it: a digit, then continuation bytes with no lead byte.
+    let garbage: Vec<u8> = std::iter::once(b'0').chain([0x87; 17]).collect();
+    bytes[value..value + garbage.len()].copy_from_slice(&garbage);
+    let patched = write(dir.path(), "duration-not-utf8.webm", &bytes);
+    let decoded = extract_trace(&patched, &DecodeOptions::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", e.code()));
+    assert_eq!(decoded.trace.len(), clip.frame_count());
+    assert!(!decoded.trace.truncated);
+}

@@ -1,0 +1,39 @@
+//! Fuzzes the trace CSV reader (`oxicam analyze trace.csv`, `oxicam synth --trace`) and the
+//! reference CSV reader, then runs the analysis on every trace that parses: a CSV is a trace
+//! handed to the estimator, so odd values (huge, tiny, constant, few rows) must give a report,
+//! never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use oxicam_signal::dataset::{parse_reference_csv, parse_rgb_csv, LabelSource};
+use oxicam_signal::{analyze, AnalysisOptions, Spo2Model, Trace};
+use std::sync::OnceLock;
+
+fn model() -> &'static Spo2Model {
+    static MODEL: OnceLock<Spo2Model> = OnceLock::new();
+    MODEL.get_or_init(oxicam_video::pipeline::default_model)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = parse_reference_csv(text, LabelSource::Oximeter4);
+    let _ = parse_reference_csv(text, LabelSource::MeanOfFour);
+    if let Ok(rows) = parse_rgb_csv(text) {
+        assert!(!rows.is_empty(), "a parsed trace has rows");
+        assert!(
+            rows.iter().flatten().all(|v| v.is_finite()),
+            "non-finite value accepted"
+        );
+        let report = analyze(
+            &Trace::from_rgb_rows(&rows, 30.0),
+            model(),
+            &AnalysisOptions::default(),
+        );
+        if let Some(bpm) = report.heart_rate_bpm {
+            assert!(bpm.is_finite() && bpm > 0.0, "heart rate {bpm}");
+        }
+        serde_json::to_string(&report).expect("the report serialises");
+    }
+});
