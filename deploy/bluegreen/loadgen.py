@@ -152,15 +152,15 @@ def worker(load: Load, body: bytes | None, ctype: str | None, index: int) -> Non
 
 
 def streamer(load: Load, body: bytes, ctype: str, index: int) -> None:
-    """Uploads the clip again and again, each time spread evenly over --stream-seconds."""
+    """Uploads the clip again and again, each time spread evenly over --stream-seconds.
+    Streamer i's first upload takes (i + 1) / streamers of that, so that from the start every
+    streamer has an upload in flight and their ends are spread evenly over the period."""
     args = load.args
     chunks = max(1, args.stream_chunks)
     size = -(-len(body) // chunks)
-    pause = args.stream_seconds / chunks
-    # Staggered starts, so that some upload is always in flight.
-    time.sleep(index * args.stream_seconds / max(1, args.streamers))
+    seconds = args.stream_seconds * (index + 1) / args.streamers
 
-    def paced():
+    def paced(pause: float):
         for offset in range(0, len(body), size):
             yield body[offset : offset + size]
             time.sleep(pause)
@@ -168,9 +168,10 @@ def streamer(load: Load, body: bytes, ctype: str, index: int) -> None:
     conn = None
     while load.next_allowed():
         request = Request("stream", time.time())
-        conn = send(load, conn, request, "POST", "/run", paced(), {"Content-Type": ctype},
-                    args.timeout + args.stream_seconds)
+        conn = send(load, conn, request, "POST", "/run", paced(seconds / chunks),
+                    {"Content-Type": ctype}, args.timeout + args.stream_seconds)
         load.add(request)
+        seconds = args.stream_seconds
 
 
 def counters(cmd: str | None) -> dict[str, int]:
