@@ -21,7 +21,6 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$OXICAM_ROOT"
-export CI_STATE="${CI_STATE:-$OXICAM_ROOT/target/ci-state}"
 export BG_STATE_DIR="$CI_STATE/bluegreen" BG_COLOR_NET=netns
 export BG_LB_PORT="${BG_LB_PORT:-18080}" BG_LB_NORETRY_PORT="${BG_LB_NORETRY_PORT:-18083}"
 work="$CI_STATE/bluegreen-run"

@@ -25,7 +25,6 @@
 # Sourced by deploy/bluegreen/lib.sh; implements the drv_* contract described there, and the
 # optional drv_drain, drv_retire, drv_counters, drv_build, drv_health, drv_fault and drv_teardown.
 
-: "${CI_STATE:=$OXICAM_ROOT/target/ci-state}"
 : "${BG_STATE_DIR:=$CI_STATE/bluegreen}"
 : "${BG_LB_PORT:=18080}"
 : "${BG_LB_NORETRY_PORT:=18083}"
