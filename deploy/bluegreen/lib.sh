@@ -9,7 +9,7 @@
 #   2. ready     COLOR answers /readyz within BG_READY_TIMEOUT
 #   3. smoke     `oxicam smoke --expect-color COLOR` directly against COLOR (BG_SMOKE_TIMEOUT)
 #   4. switch    traffic moves to COLOR without dropping connections
-#   5. verify    the public entry point reports COLOR on /version within BG_VERIFY_TIMEOUT;
+#   5. verify    the public entry point is served by COLOR (drv_verify) within BG_VERIFY_TIMEOUT;
 #                otherwise traffic is switched straight back
 #   6. keep      the old colour stays up as the instant rollback target
 # A failure in 1-3 removes the new build, restores the previous idle one, leaves traffic
