@@ -77,7 +77,8 @@ class Load:
         self.requests: list[Request] = []
         self.budget = args.max_requests
         self.stopped_by: str | None = None
-        self.deadline = time.monotonic() + args.duration
+        self.started = time.monotonic()
+        self.deadline = self.started + args.duration
 
     def next_allowed(self) -> bool:
         with self.lock:
@@ -240,6 +241,7 @@ def judge(args, load: Load, events: dict, before: dict, after: dict) -> Verdict:
         counters=delta,
         retried=retried if after else None,
         stopped_by=load.stopped_by,
+        elapsed_s=round(time.monotonic() - load.started, 1),
     )
     v.check(bool(reqs), "no request was sent")
     v.check(not failed, f"{len(failed)} of {len(reqs)} requests failed: " + "; ".join(
@@ -341,16 +343,20 @@ def summary_line(f: dict) -> str:
 
 def report(paths: list[str]) -> int:
     rows = [("phase", "entry", "requests", "failed", "spanning", "drained", "retried", "moved ms",
-             "worst s")]
+             "worst s", "phase s")]
     for path in paths:
         with open(path, encoding="utf-8") as f:
             s = json.load(f)
         rows.append((s["phase"], s["entry"], s["requests"], s["failed"], s.get("spanning", "-"),
                      s.get("drained", "-"), "-" if s["retried"] is None else s["retried"],
-                     s.get("moved_ms", "-"), s["worst_s"]))
+                     s.get("moved_ms", "-"), s["worst_s"], s["elapsed_s"]))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+    print("spanning: streamed uploads sent before the switch began and answered after it ended; "
+          "drained: requests in flight on the old colour when its drain began; retried: the "
+          "entry's retries + redispatches (HAProxy's counters); moved: switch start to map "
+          "updated, or fault to the colour taken out; worst: slowest answer (not streamed)")
     return 0
 
 
