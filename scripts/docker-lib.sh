@@ -8,9 +8,6 @@
 #                         the host's Rust toolchain)
 #   ensure_app_image      oxicam:<git sha> from deploy/docker/Dockerfile; echoes the image ref
 #                         on stdout (logs go to stderr) and writes it to $CI_STATE/image-ref
-#   ensure_app_image V    oxicam:<git sha>-V, the same build with GIT_SHA=<git sha>-V (so its
-#                         /version differs): a second release for the blue/green stage. Only
-#                         the last, binary-copying layer is rebuilt.
 #
 # Nothing here pulls from Docker Hub: the production Dockerfile's public defaults
 # (rust:1.95-bookworm, debian:bookworm-slim) are replaced by the local images via build args.
@@ -179,13 +176,9 @@ vendor_sources() {
 }
 
 ensure_app_image() {
-  local variant="${1:-}" ref sha version
+  local ref sha version
   ref="$(app_image_ref)"
   sha="$(git_sha)"
-  if [ -n "$variant" ]; then
-    ref="$ref-$variant"
-    sha="$sha-$variant"
-  fi
   local base_args=()
   if [ "${OXICAM_BASE_IMAGES:-local}" = public ]; then
     ensure_dockerd >&2
@@ -195,7 +188,7 @@ ensure_app_image() {
   fi
   mkdir -p "$CI_STATE"
   if image_exists "$ref" && [ -z "${OXICAM_REBUILD:-}" ]; then
-    [ -n "$variant" ] || echo "$ref" >"$CI_STATE/image-ref"
+    echo "$ref" >"$CI_STATE/image-ref"
     echo "$ref"
     return 0
   fi
@@ -210,6 +203,6 @@ ensure_app_image() {
     --build-arg "GIT_SHA=$sha" \
     --label oxicam.built-by=ci \
     -t "$ref" "$OXICAM_ROOT" >&2 || die "docker build of $ref failed"
-  [ -n "$variant" ] || echo "$ref" >"$CI_STATE/image-ref"
+  echo "$ref" >"$CI_STATE/image-ref"
   echo "$ref"
 }
