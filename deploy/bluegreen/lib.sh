@@ -33,7 +33,7 @@
 #   drv_counters                    the balancer's own counters, `NAME VALUE` lines
 #   drv_build COLOR                 the git sha COLOR reports on /version, asked directly
 #   drv_health COLOR                up | down | maint | drain, as the balancer sees COLOR
-#   drv_fault COLOR ACTION          chaos: kill | freeze | thaw | cut | mend
+#   drv_fault COLOR ACTION          chaos: kill | restart | freeze | thaw | cut | mend
 #   drv_teardown                    remove everything the driver started
 #
 # Sourced by release.sh/rollback.sh/retire.sh after scripts/lib.sh. If BG_REPORT names a file,

@@ -421,6 +421,7 @@ drv_health() {
 #   kill    SIGKILL, no drain (a crash)
 #   freeze  SIGSTOP: alive but silent; the kernel still accepts its connections
 #   thaw    SIGCONT
+#   restart a new instance of COLOR's build, as a supervisor restarts a crashed one
 #   cut     every packet on COLOR's network link dropped, both ways (netns only); process untouched
 #   mend    undoes cut
 drv_fault() {
@@ -431,6 +432,10 @@ drv_fault() {
     kill) kill -KILL "$pid" ;;
     freeze) kill -STOP "$pid" ;;
     thaw) kill -CONT "$pid" ;;
+    restart)
+      hap_stop "$color"
+      hap_start "$color" "$(cat "$BG_STATE_DIR/$color.image")"
+      ;;
     cut | mend)
       [ "$BG_COLOR_NET" = netns ] || die "drv_fault $action needs BG_COLOR_NET=netns"
       command -v iptables >/dev/null || apt_install iptables
@@ -439,7 +444,7 @@ drv_fault() {
       as_root ip netns exec "$ns" iptables -w "$op" INPUT -i eth0 -j DROP &&
         as_root ip netns exec "$ns" iptables -w "$op" OUTPUT -o eth0 -j DROP
       ;;
-    *) die "unknown fault '$action' (kill, freeze, thaw, cut, mend)" ;;
+    *) die "unknown fault '$action' (kill, freeze, thaw, restart, cut, mend)" ;;
   esac
 }
 
