@@ -36,7 +36,14 @@ source deploy/bluegreen/drivers/haproxy.sh
 source scripts/docker-lib.sh
 drv_teardown
 made_images=()
-trap 'drv_teardown; [ "${#made_images[@]}" -eq 0 ] || docker rmi "${made_images[@]}" >/dev/null 2>&1 || true' EXIT
+declare -A load_pids=()
+cleanup_stage() {
+  local pid
+  for pid in "${load_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  drv_teardown
+  [ "${#made_images[@]}" -eq 0 ] || docker rmi "${made_images[@]}" >/dev/null 2>&1 || true
+}
+trap cleanup_stage EXIT
 
 # --- the builds: v1; v2, the same binary with another GIT_SHA build arg baked into the image
 # (what /version reports), as deploy/docker/Dockerfile bakes it, in a second instead of a
@@ -78,34 +85,39 @@ log "v1 $v1, v2 $v2, broken $broken; clip $(stat -c %s "$clip") bytes"
 
 # --- helpers -------------------------------------------------------------------------------
 
-# under_load PHASE ENTRY [loadgen options...] -- COMMAND...: COMMAND runs while loadgen.py sends
-# traffic through ENTRY (noretry | failover), after 2 s of it and followed by 2 s more; what
-# COMMAND reports (BG_REPORT) is the phase's events file. The phase fails if COMMAND does or if
-# the load generator's verdict does.
-under_load() {
-  local phase="$1" entry="$2" port options=() pid
+# load_start PHASE ENTRY [loadgen options...]: loadgen.py sends traffic through ENTRY
+# (noretry | failover) until load_verdict PHASE, which fails unless its verdict passes.
+load_start() {
+  local phase="$1" entry="$2" port="$BG_LB_NORETRY_PORT"
   shift 2
-  while [ "$1" != -- ]; do options+=("$1") && shift; done
-  shift
-  port="$BG_LB_NORETRY_PORT"
   [ "$entry" = noretry ] || port="$BG_LB_PORT"
-  log "=== $phase: $* (load through the $entry entry) ==="
   python3 deploy/bluegreen/loadgen.py --phase "$phase" --entry "$entry" \
     --url "http://127.0.0.1:$port" --clip "$clip" --concurrency 4 --rate 80 --run-every 40 \
     --streamers 6 --stream-seconds 6 --timeout 20 --events "$work/$phase.events" \
     --counters-cmd "deploy/bluegreen/counters.sh haproxy" --stop-file "$work/$phase.stop" \
-    --ready-file "$work/$phase.running" --json-out "$work/$phase.json" "${options[@]}" &
-  pid=$!
+    --ready-file "$work/$phase.running" --json-out "$work/$phase.json" "$@" &
+  load_pids[$phase]=$!
   bg_retry_until 10 test -f "$work/$phase.running" || die "$phase: the load generator did not start"
+}
+load_verdict() {
+  touch "$work/$1.stop"
+  wait "${load_pids[$1]}" || die "$1: the load generator's verdict is FAIL (see above)"
+}
+
+# under_load PHASE ENTRY [loadgen options...] -- COMMAND...: COMMAND runs under load through
+# ENTRY, after 2 s of it and followed by 2 s more; what COMMAND reports (BG_REPORT) is the
+# phase's events file for the verdict. The phase fails if COMMAND does or the verdict does.
+under_load() {
+  local phase="$1" entry="$2" options=()
+  shift 2
+  while [ "$1" != -- ]; do options+=("$1") && shift; done
+  shift
+  log "=== $phase: $* (load through the $entry entry) ==="
+  load_start "$phase" "$entry" "${options[@]}"
   sleep 2
-  if ! BG_REPORT="$work/$phase.events" "$@"; then
-    touch "$work/$phase.stop"
-    wait "$pid" || true
-    die "$phase: $* failed"
-  fi
+  BG_REPORT="$work/$phase.events" "$@" || { load_verdict "$phase" || true; die "$phase: $* failed"; }
   sleep 2
-  touch "$work/$phase.stop"
-  wait "$pid" || die "$phase: the load generator's verdict is FAIL (see above)"
+  load_verdict "$phase"
 }
 
 # The no-retry entry's counters must not move: nothing retried, redispatched or failed there.
@@ -176,7 +188,12 @@ expect_build blue "$v1_build"
 chaos=(--streamers 2 --stream-seconds 3 --expect-failover green:blue)
 under_load 4-freeze failover "${chaos[@]}" -- fault green freeze thaw
 under_load 5-netcut failover "${chaos[@]}" -- fault green cut mend
+# The negative control: the same crash through the no-retry entry must fail requests, or the
+# 0 failures of the switches would prove nothing about retries.
+load_start 6-kill-control noretry --streamers 0 --expect-failures \
+  --expect-counter noretry.retries=0 --expect-counter noretry.redispatches=0
 under_load 6-kill failover "${chaos[@]}" -- fault green kill restart
+load_verdict 6-kill-control
 expect_build green "$v2_build"
 
 under_load 7-rollback noretry --expect-switch green:blue --expect-spanning 3 \

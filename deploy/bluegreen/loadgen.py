@@ -244,8 +244,14 @@ def judge(args, load: Load, events: dict, before: dict, after: dict) -> Verdict:
         elapsed_s=round(time.monotonic() - load.started, 1),
     )
     v.check(bool(reqs), "no request was sent")
-    v.check(not failed, f"{len(failed)} of {len(reqs)} requests failed: " + "; ".join(
-        f"t={r.start - reqs[0].start:.2f}s {r.kind} via {r.served_by}: {r.error}" for r in failed[:8]))
+    if args.expect_failures:
+        # A negative control: the fault must be visible here, or "0 failed" elsewhere proves
+        # nothing about what hid it.
+        v.check(bool(failed), "no request failed, but this load was expected to see the fault")
+    else:
+        v.check(not failed, f"{len(failed)} of {len(reqs)} requests failed: " + "; ".join(
+            f"t={r.start - reqs[0].start:.2f}s {r.kind} via {r.served_by}: {r.error}"
+            for r in failed[:8]))
     if args.stop_file:
         v.check(load.stopped_by == "stop-file",
                 f"the load stopped by {load.stopped_by} before the phase ended: it did not cover it")
@@ -353,7 +359,8 @@ def report(paths: list[str]) -> int:
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
-    print("spanning: streamed uploads sent before the switch began and answered after it ended; "
+    print("*-control: the same fault seen through the no-retry entry, which must fail requests; "
+          "spanning: streamed uploads sent before the switch began and answered after it ended; "
           "drained: requests in flight on the old colour when its drain began; retried: the "
           "entry's retries + redispatches (HAProxy's counters); moved: switch start to map "
           "updated, or fault to the colour taken out; worst: slowest answer (not streamed)")
@@ -385,6 +392,8 @@ def main() -> int:
     parser.add_argument("--counters-cmd", help="prints the balancer's counters as `NAME VALUE` lines")
     parser.add_argument("--expect-counter", action="append", default=[], metavar="NAME=N",
                         help="the counter changed by exactly N during the load")
+    parser.add_argument("--expect-failures", action="store_true",
+                        help="negative control: some request must fail (instead of none)")
     parser.add_argument("--expect-only", metavar="COLOR", help="every request served by COLOR")
     parser.add_argument("--expect-switch", metavar="OLD:NEW",
                         help="requests sent before switch_begin_at served by OLD, after switch_end_at by NEW")

@@ -144,6 +144,9 @@ hap_netns_up() {
   net="$BG_NETNS_PREFIX.$([ "$color" = blue ] && echo 1 || echo 2)"
   command -v ip >/dev/null || apt_install iproute2
   hap_netns_down "$color"
+  # Whatever happens to a colour's link (its container died, it is being replaced), packets
+  # for the colours' addresses must not leave the host by the default route: refused here.
+  as_root ip route replace unreachable "$BG_NETNS_PREFIX.0.0/16"
   as_root mkdir -p /var/run/netns
   if [ -n "$pid" ]; then
     as_root ln -sfn "/proc/$pid/ns/net" "/var/run/netns/$ns"
@@ -464,6 +467,9 @@ drv_teardown() {
   if [ -f "$pidfile" ]; then
     kill "$(cat "$pidfile")" 2>/dev/null || true
     rm -f "$pidfile"
+  fi
+  if [ "$BG_COLOR_NET" = netns ]; then
+    as_root ip route del unreachable "$BG_NETNS_PREFIX.0.0/16" 2>/dev/null || true
   fi
   rm -rf "$BG_STATE_DIR"
 }
