@@ -54,7 +54,8 @@ derived_image() {
   local tag="$1" base="$2" arg="$3"
   shift 3
   printf '%s\n' "FROM $base" "$@" 'LABEL oxicam.ci=1' |
-    docker build -q ${arg:+--build-arg "$arg"} -t "$tag" - >/dev/null
+    docker build -q ${arg:+--build-arg "$arg"} -t "$tag" - >/dev/null 2>"$work/build.err" ||
+    { cat "$work/build.err" >&2 && die "could not build $tag"; }
   made_images+=("$tag")
 }
 if [[ "$v1" != process:* ]]; then
