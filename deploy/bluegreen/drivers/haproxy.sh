@@ -16,9 +16,9 @@
 #     loopback  (default otherwise) 127.0.0.1:BG_BLUE_PORT / BG_GREEN_PORT (18081/18082); a
 #               container is published there with -p, whose userland proxy keeps accepting
 #               connections for a dead container, so a crash shows as empty responses.
-#   BG_ADMIN_PORT       where a colour answers /version and /metrics when asked directly, never
-#                       through the balancer (default: its service port; set it when those move
-#                       to an admin listener)
+#   Each colour's operations listener (/version, /metrics; OXICAM_ADMIN_ADDR) is reached
+#   directly, never through the public entry points: in netns mode at the colour's address on
+#   9090; in loopback mode on 127.0.0.1:BG_BLUE_ADMIN_PORT / BG_GREEN_ADMIN_PORT (21581/21582).
 #   BG_RETRY_AFTER, BG_RETRY_AFTER_GET  failover entry: a request the live colour has not
 #                       answered after this long (POST / GET) is retried on the other colour
 #                       (default 8s / 1s)
@@ -30,6 +30,8 @@
 : "${BG_LB_NORETRY_PORT:=18083}"
 : "${BG_BLUE_PORT:=18081}"
 : "${BG_GREEN_PORT:=18082}"
+: "${BG_BLUE_ADMIN_PORT:=21581}"
+: "${BG_GREEN_ADMIN_PORT:=21582}"
 : "${BG_NETNS_PREFIX:=10.182}"
 : "${BG_RETRY_AFTER:=8s}"
 : "${BG_RETRY_AFTER_GET:=1s}"
@@ -67,9 +69,21 @@ hap_port() {
     esac
   fi
 }
+# The colour's operations listener (the container's 9090).
+hap_admin_port() {
+  if [ "$BG_COLOR_NET" = netns ]; then
+    echo 9090
+  else
+    case "$1" in
+      blue) echo "$BG_BLUE_ADMIN_PORT" ;;
+      green) echo "$BG_GREEN_ADMIN_PORT" ;;
+    esac
+  fi
+}
 hap_addr() { echo "$(hap_host "$1"):$(hap_port "$1")"; }
 hap_url() { echo "http://$(hap_addr "$1")"; }
-hap_admin_url() { echo "http://$(hap_host "$1"):${BG_ADMIN_PORT:-$(hap_port "$1")}"; }
+hap_admin_addr() { echo "$(hap_host "$1"):$(hap_admin_port "$1")"; }
+hap_admin_url() { echo "http://$(hap_admin_addr "$1")"; }
 hap_public_url() { echo "http://127.0.0.1:$BG_LB_PORT"; }
 hap_noretry_url() { echo "http://127.0.0.1:$BG_LB_NORETRY_PORT"; }
 hap_container() { echo "oxicam-bg-$1"; }
@@ -191,22 +205,24 @@ hap_start() {
       hap_netns_up "$color" || return 1
       netns=(ip netns exec "$(hap_netns "$color")")
     fi
-    OXICAM_COLOR="$color" OXICAM_ADDR="$addr" OXICAM_DRAIN_GRACE_S="$grace" \
-      "${netns[@]}" "${image#process:}" serve >>"$CI_STATE/logs/oxicam-bg-$color.log" 2>&1 </dev/null &
+    OXICAM_COLOR="$color" OXICAM_ADDR="$addr" OXICAM_ADMIN_ADDR="$(hap_admin_addr "$color")" \
+      OXICAM_DRAIN_GRACE_S="$grace" "${netns[@]}" "${image#process:}" serve >>"$CI_STATE/logs/oxicam-bg-$color.log" 2>&1 </dev/null &
     echo $! >"$CI_STATE/pids/oxicam-bg-$color.pid"
     return 0
   fi
-  local name listen=0.0.0.0:8000 network=(-p "127.0.0.1:$(hap_port "$color"):8000")
+  local name listen=0.0.0.0:8000 admin=0.0.0.0:9090
+  local network=(-p "127.0.0.1:$(hap_port "$color"):8000" -p "127.0.0.1:$(hap_admin_port "$color"):9090")
   name="$(hap_container "$color")"
   if [ "$BG_COLOR_NET" = netns ]; then
     # No network but loopback until the veth is plugged in; the address is bound before it
     # exists (nonlocal bind), so nothing listens on any other interface. Docker's HEALTHCHECK
     # probes 127.0.0.1 and would only call it unhealthy: HAProxy does the health checks.
-    listen="$addr"
+    listen="$addr" admin="$(hap_admin_addr "$color")"
     network=(--network none --sysctl net.ipv4.ip_nonlocal_bind=1 --no-healthcheck)
   fi
   docker run -d --name "$name" --label oxicam.ci=1 --label "oxicam.bluegreen.color=$color" \
-    -e "OXICAM_COLOR=$color" -e "OXICAM_ADDR=$listen" -e "OXICAM_DRAIN_GRACE_S=$grace" \
+    -e "OXICAM_COLOR=$color" -e "OXICAM_ADDR=$listen" -e "OXICAM_ADMIN_ADDR=$admin" \
+    -e "OXICAM_DRAIN_GRACE_S=$grace" \
     "${network[@]}" --read-only --tmpfs /tmp:rw,size=512m --cap-drop ALL \
     --security-opt no-new-privileges "$image" serve >/dev/null || return 1
   if [ "$BG_COLOR_NET" = netns ]; then
@@ -303,12 +319,13 @@ drv_wait_ready() {
 drv_smoke() {
   local color="$1" image="$2" timeout="$3"
   if hap_is_process "$image"; then
-    timeout "$timeout" "${image#process:}" smoke --url "$(hap_url "$color")" --expect-color "$color"
+    timeout "$timeout" "${image#process:}" smoke --url "$(hap_url "$color")" \
+      --admin-url "$(hap_admin_url "$color")" --expect-color "$color"
   else
     # The smoke client of the release being tested, on the host network to reach the colour.
     timeout "$timeout" docker run --rm --label oxicam.ci=1 --network host --read-only \
       --tmpfs /tmp:rw,size=256m --cap-drop ALL "$image" \
-      smoke --url "$(hap_url "$color")" --expect-color "$color"
+      smoke --url "$(hap_url "$color")" --admin-url "$(hap_admin_url "$color")" --expect-color "$color"
   fi
 }
 
