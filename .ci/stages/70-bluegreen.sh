@@ -23,6 +23,9 @@ source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$OXICAM_ROOT"
 export BG_STATE_DIR="$CI_STATE/bluegreen" BG_COLOR_NET=netns
 export BG_LB_PORT="${BG_LB_PORT:-18080}" BG_LB_NORETRY_PORT="${BG_LB_NORETRY_PORT:-18083}"
+# Sized for the test load: 6 uploads streamed at all times plus whole ones, on 2 cores (the
+# default queue, 2 x cores, would answer 503 busy to part of it: overload, not a switch).
+export BG_COLOR_ENV="${BG_COLOR_ENV:-OXICAM_QUEUE=16}"
 work="$CI_STATE/bluegreen-run"
 rm -rf "$work"
 mkdir -p "$work" "$CI_STATE/pids" "$CI_STATE/logs"

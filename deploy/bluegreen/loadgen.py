@@ -4,10 +4,13 @@
 Traffic through the balancer: `--concurrency` workers send GET /readyz and, every
 `--run-every`th request, a whole POST /run of the clip; `--streamers` workers each send one
 POST /run after the other whose body is streamed chunked over `--stream-seconds` (uploads in
-flight across a switch). Every response is attributed to the colour that served it through the
-balancer's X-Oxicam-Server header. Every failure counts: a connection error, a status other
-than 200, a /run answer without a heart rate, a response without a colour, a request over
-its timeout.
+flight across a switch). Each upload comes from a client address of its own (the next of
+`--clients` loopback addresses, 127.0.1.1 on), as uploads from many phones do: the service's
+per-client rate limit stays on and sees clients that each stay within it.
+
+Every response is attributed to the colour that served it through the balancer's
+X-Oxicam-Server header. Every failure counts: a connection error, a status other than 200, a
+/run answer without a heart rate, a response without a colour, a request over its timeout.
 
 Verdicts, each failure named on stderr and the exit status 1: no request failed; the load ran
 until --stop-file (not out of time or budget); and the --expect-* options, checked against the
@@ -79,6 +82,14 @@ class Load:
         self.stopped_by: str | None = None
         self.started = time.monotonic()
         self.deadline = self.started + args.duration
+        self.uploads = 0
+
+    def next_client(self) -> str:
+        """The source address of the next upload: 127.0.1.1, 127.0.1.2, ... round the pool."""
+        with self.lock:
+            k = self.uploads % self.args.clients
+            self.uploads += 1
+        return str(ipaddress.ip_address("127.0.1.1") + k)
 
     def next_allowed(self) -> bool:
         with self.lock:
@@ -100,13 +111,16 @@ class Load:
             self.requests.append(request)
 
 
-def send(load: Load, conn, request: Request, method, path, body, headers, timeout: float):
-    """Sends one request on conn (None: a new connection); returns the connection to reuse.
-    A generator body goes out chunked, each chunk as the generator yields it."""
+def send(load: Load, conn, request: Request, method, path, body, headers, timeout: float,
+         source: str | None = None):
+    """Sends one request on conn (None: a new connection, from the address source if given);
+    returns the connection to reuse. A generator body goes out chunked, each chunk as the
+    generator yields it."""
     t0 = time.monotonic()
     try:
         if conn is None:
-            conn = http.client.HTTPConnection(*load.target, timeout=timeout)
+            conn = http.client.HTTPConnection(*load.target, timeout=timeout,
+                                              source_address=(source, 0) if source else None)
         conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
         data = response.read()
@@ -145,7 +159,10 @@ def worker(load: Load, body: bytes | None, ctype: str | None, index: int) -> Non
         n += args.concurrency
         if body is not None and args.run_every > 0 and n % args.run_every == 0:
             request = Request("run", time.time())
-            conn = send(load, conn, request, "POST", "/run", body, {"Content-Type": ctype}, args.timeout)
+            upload = send(load, None, request, "POST", "/run", body, {"Content-Type": ctype},
+                          args.timeout, load.next_client())
+            if upload is not None:
+                upload.close()
         else:
             request = Request("readyz", time.time())
             conn = send(load, conn, request, "GET", "/readyz", None, {}, args.timeout)
@@ -166,11 +183,12 @@ def streamer(load: Load, body: bytes, ctype: str, index: int) -> None:
             yield body[offset : offset + size]
             time.sleep(pause)
 
-    conn = None
     while load.next_allowed():
         request = Request("stream", time.time())
-        conn = send(load, conn, request, "POST", "/run", paced(seconds / chunks),
-                    {"Content-Type": ctype}, args.timeout + args.stream_seconds)
+        conn = send(load, None, request, "POST", "/run", paced(seconds / chunks),
+                    {"Content-Type": ctype}, args.timeout + args.stream_seconds, load.next_client())
+        if conn is not None:
+            conn.close()
         load.add(request)
         seconds = args.stream_seconds
 
@@ -380,6 +398,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="their requests per second, at most")
     parser.add_argument("--clip", help="video to POST to /run (omit: no uploads)")
     parser.add_argument("--run-every", type=int, default=40, help="every Nth worker request is /run")
+    parser.add_argument("--clients", type=int, default=250,
+                        help="loopback source addresses the uploads rotate over (127.0.1.1 on)")
     parser.add_argument("--streamers", type=int, default=0, help="workers streaming uploads")
     parser.add_argument("--stream-seconds", type=float, default=6.0, help="length of one streamed upload")
     parser.add_argument("--stream-chunks", type=int, default=40, help="chunks per streamed upload")
@@ -410,6 +430,8 @@ def main() -> int:
     target = loopback_only(args.url)
     if args.rate <= 0 or args.concurrency <= 0:
         sys.exit("loadgen: --rate and --concurrency must be positive")
+    if not 0 < args.clients <= 60000:
+        sys.exit("loadgen: --clients must be between 1 and 60000")
     if args.streamers and not args.clip:
         sys.exit("loadgen: --streamers needs --clip")
     body = ctype = None

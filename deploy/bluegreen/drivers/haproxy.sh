@@ -19,6 +19,7 @@
 #   Each colour's operations listener (/version, /metrics; OXICAM_ADMIN_ADDR) is reached
 #   directly, never through the public entry points: in netns mode at the colour's address on
 #   9090; in loopback mode on 127.0.0.1:BG_BLUE_ADMIN_PORT / BG_GREEN_ADMIN_PORT (21581/21582).
+#   BG_COLOR_ENV        extra settings for both colours, NAME=VALUE words (e.g. OXICAM_QUEUE=16)
 #   BG_RETRY_AFTER, BG_RETRY_AFTER_GET  failover entry: a request the live colour has not
 #                       answered after this long (POST / GET) is retried on the other colour
 #                       (default 8s / 1s)
@@ -199,31 +200,35 @@ hap_start() {
   # HAProxy drains a colour before it is stopped, so the server's own grace period (accepting
   # while /readyz says no, for balancers that only learn from /readyz) would only add time.
   local grace=0.5
+  # Behind exactly one balancer, which appends the client's address to X-Forwarded-For.
+  local settings=(OXICAM_COLOR="$color" OXICAM_ADDR="$addr" OXICAM_ADMIN_ADDR="$(hap_admin_addr "$color")"
+    OXICAM_DRAIN_GRACE_S="$grace" OXICAM_TRUSTED_PROXY_HOPS=1)
+  # shellcheck disable=SC2206 # NAME=VALUE words
+  settings+=(${BG_COLOR_ENV:-})
   if hap_is_process "$image"; then
     local netns=()
     if [ "$BG_COLOR_NET" = netns ]; then
       hap_netns_up "$color" || return 1
       netns=(ip netns exec "$(hap_netns "$color")")
     fi
-    OXICAM_COLOR="$color" OXICAM_ADDR="$addr" OXICAM_ADMIN_ADDR="$(hap_admin_addr "$color")" \
-      OXICAM_DRAIN_GRACE_S="$grace" "${netns[@]}" "${image#process:}" serve >>"$CI_STATE/logs/oxicam-bg-$color.log" 2>&1 </dev/null &
+    env "${settings[@]}" "${netns[@]}" "${image#process:}" serve >>"$CI_STATE/logs/oxicam-bg-$color.log" 2>&1 </dev/null &
     echo $! >"$CI_STATE/pids/oxicam-bg-$color.pid"
     return 0
   fi
-  local name listen=0.0.0.0:8000 admin=0.0.0.0:9090
-  local network=(-p "127.0.0.1:$(hap_port "$color"):8000" -p "127.0.0.1:$(hap_admin_port "$color"):9090")
+  local name setting env_args=()
+  for setting in "${settings[@]}"; do env_args+=(-e "$setting"); done
+  # Published: the container listens on its own ports, the image's defaults.
+  local network=(-p "127.0.0.1:$(hap_port "$color"):8000" -p "127.0.0.1:$(hap_admin_port "$color"):9090"
+    -e OXICAM_ADDR=0.0.0.0:8000 -e OXICAM_ADMIN_ADDR=0.0.0.0:9090)
   name="$(hap_container "$color")"
   if [ "$BG_COLOR_NET" = netns ]; then
     # No network but loopback until the veth is plugged in; the address is bound before it
     # exists (nonlocal bind), so nothing listens on any other interface. Docker's HEALTHCHECK
     # probes 127.0.0.1 and would only call it unhealthy: HAProxy does the health checks.
-    listen="$addr" admin="$(hap_admin_addr "$color")"
     network=(--network none --sysctl net.ipv4.ip_nonlocal_bind=1 --no-healthcheck)
   fi
   docker run -d --name "$name" --label oxicam.ci=1 --label "oxicam.bluegreen.color=$color" \
-    -e "OXICAM_COLOR=$color" -e "OXICAM_ADDR=$listen" -e "OXICAM_ADMIN_ADDR=$admin" \
-    -e "OXICAM_DRAIN_GRACE_S=$grace" \
-    "${network[@]}" --read-only --tmpfs /tmp:rw,size=512m --cap-drop ALL \
+    "${env_args[@]}" "${network[@]}" --read-only --tmpfs /tmp:rw,size=512m --cap-drop ALL \
     --security-opt no-new-privileges "$image" serve >/dev/null || return 1
   if [ "$BG_COLOR_NET" = netns ]; then
     hap_netns_up "$color" "$(docker inspect -f '{{.State.Pid}}' "$name")"
