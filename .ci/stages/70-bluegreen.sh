@@ -23,6 +23,7 @@ source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$OXICAM_ROOT"
 export BG_STATE_DIR="$CI_STATE/bluegreen" BG_COLOR_NET=netns
 export BG_LB_PORT="${BG_LB_PORT:-18080}" BG_LB_NORETRY_PORT="${BG_LB_NORETRY_PORT:-18083}"
+export BG_LB_ADMIN_PORT="${BG_LB_ADMIN_PORT:-21580}"
 # Sized for the test load: 6 uploads streamed at all times plus whole ones, on 2 cores (the
 # default queue, 2 x cores, would answer 503 busy to part of it: overload, not a switch).
 export BG_COLOR_ENV="${BG_COLOR_ENV:-OXICAM_QUEUE=16}"
@@ -86,6 +87,14 @@ if [ -z "$v2" ] || [ -z "$broken" ] || [ ! -s "$clip" ]; then
   die "with BG_IMAGE=process:..., give BG_IMAGE_V2, BG_BROKEN_IMAGE and BG_CLIP too"
 fi
 log "v1 $v1, v2 $v2, broken $broken; clip $(stat -c %s "$clip") bytes"
+# The builds the images say they are (their revision label), which the colours' /version must
+# report through the balancer's operations entry (loadgen --expect-builds).
+builds=()
+if [[ "$v1" != process:* ]]; then
+  revision() { docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.revision"}}' "$1"; }
+  builds=(--admin-url "http://127.0.0.1:$BG_LB_ADMIN_PORT"
+    --expect-builds "blue=$(revision "$v1"),green=$(revision "$v2")")
+fi
 
 # --- helpers -------------------------------------------------------------------------------
 
@@ -176,14 +185,14 @@ release "$v1" blue
 v1_build="$(build_of blue)"
 
 under_load 2-switch noretry --expect-switch blue:green --expect-spanning 3 "${no_retries[@]}" \
-  -- release "$v2" green
+  "${builds[@]}" -- release "$v2" green
 v2_build="$(build_of green)"
 [ "$v2_build" != "$v1_build" ] || die "v1 and v2 both report build $v1_build: not two builds"
 expect_build blue "$v1_build"
 log "v1 (blue) reports build $v1_build, v2 (green) $v2_build"
 
 under_load 3-broken noretry --expect-only green --expect-counter blue.sessions=0 "${no_retries[@]}" \
-  -- release_must_fail "$broken" blue
+  "${builds[@]}" -- release_must_fail "$broken" blue
 [ "$(drv_live_color)" = green ] || die "traffic left green during the broken release"
 [[ "$broken" == process:* ]] || [ -z "$(docker ps -aq --filter "ancestor=$broken")" ] ||
   die "the broken container was not removed"
@@ -201,7 +210,7 @@ load_verdict 6-kill-control
 expect_build green "$v2_build"
 
 under_load 7-rollback noretry --expect-switch green:blue --expect-spanning 3 \
-  --expect-drained green "${no_retries[@]}" -- rollback_and_retire blue green
+  --expect-drained green "${no_retries[@]}" "${builds[@]}" -- rollback_and_retire blue green
 expect_build blue "$v1_build"
 
 log "=== blue/green: all phases passed in $((SECONDS - start)) s ==="

@@ -8,6 +8,10 @@ flight across a switch). Each upload comes from a client address of its own (the
 `--clients` loopback addresses, 127.0.1.1 on), as uploads from many phones do: the service's
 per-client rate limit stays on and sees clients that each stay within it.
 
+With `--admin-url` (the balancer's loopback-only operations entry, which follows the same
+live-colour switch), a prober asks `/version` every `--version-every` seconds: which build
+answered, per colour, for `--expect-builds`.
+
 Every response is attributed to the colour that served it through the balancer's
 X-Oxicam-Server header. Every failure counts: a connection error, a status other than 200, a
 /run answer without a heart rate, a response without a colour, a request over its timeout.
@@ -60,11 +64,12 @@ def multipart(clip: bytes, filename: str) -> tuple[bytes, str]:
 
 @dataclass
 class Request:
-    kind: str  # readyz | run (whole body) | stream (chunked over --stream-seconds)
+    kind: str  # readyz | run (whole body) | stream (chunked over --stream-seconds) | version
     start: float  # epoch seconds, just before the request line is sent
     end: float = 0.0  # epoch seconds, once the answer was read or the request failed
     served_by: str | None = None
     error: str | None = None
+    build: str | None = None  # the git sha /version reported
 
     def spans(self, t: float) -> bool:
         return self.start < t < self.end
@@ -111,15 +116,15 @@ class Load:
             self.requests.append(request)
 
 
-def send(load: Load, conn, request: Request, method, path, body, headers, timeout: float,
-         source: str | None = None):
+def send(target: tuple[str, int], conn, request: Request, method, path, body, headers,
+         timeout: float, source: str | None = None):
     """Sends one request on conn (None: a new connection, from the address source if given);
     returns the connection to reuse. A generator body goes out chunked, each chunk as the
     generator yields it."""
     t0 = time.monotonic()
     try:
         if conn is None:
-            conn = http.client.HTTPConnection(*load.target, timeout=timeout,
+            conn = http.client.HTTPConnection(*target, timeout=timeout,
                                               source_address=(source, 0) if source else None)
         conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
@@ -131,6 +136,10 @@ def send(load: Load, conn, request: Request, method, path, body, headers, timeou
             request.error = f"no {COLOR_HEADER} header: the balancer did not name the colour"
         elif method == "POST" and json.loads(data).get("heart_rate_bpm") is None:
             request.error = f"no heart rate in {data[:200]!r}"
+        elif path == "/version":
+            request.build = json.loads(data).get("git_sha") or None
+            if request.build is None:
+                request.error = f"no git_sha in {data[:200]!r}"
         if response.getheader("Connection", "").lower() == "close":
             conn.close()
             conn = None
@@ -159,13 +168,13 @@ def worker(load: Load, body: bytes | None, ctype: str | None, index: int) -> Non
         n += args.concurrency
         if body is not None and args.run_every > 0 and n % args.run_every == 0:
             request = Request("run", time.time())
-            upload = send(load, None, request, "POST", "/run", body, {"Content-Type": ctype},
+            upload = send(load.target, None, request, "POST", "/run", body, {"Content-Type": ctype},
                           args.timeout, load.next_client())
             if upload is not None:
                 upload.close()
         else:
             request = Request("readyz", time.time())
-            conn = send(load, conn, request, "GET", "/readyz", None, {}, args.timeout)
+            conn = send(load.target, conn, request, "GET", "/readyz", None, {}, args.timeout)
         load.add(request)
 
 
@@ -185,12 +194,22 @@ def streamer(load: Load, body: bytes, ctype: str, index: int) -> None:
 
     while load.next_allowed():
         request = Request("stream", time.time())
-        conn = send(load, None, request, "POST", "/run", paced(seconds / chunks),
+        conn = send(load.target, None, request, "POST", "/run", paced(seconds / chunks),
                     {"Content-Type": ctype}, args.timeout + args.stream_seconds, load.next_client())
         if conn is not None:
             conn.close()
         load.add(request)
         seconds = args.stream_seconds
+
+
+def version_prober(load: Load, target: tuple[str, int]) -> None:
+    """Asks /version through the balancer's operations entry every --version-every seconds."""
+    conn = None
+    while load.next_allowed():
+        request = Request("version", time.time())
+        conn = send(target, conn, request, "GET", "/version", None, {}, load.args.timeout)
+        load.add(request)
+        time.sleep(load.args.version_every)
 
 
 def counters(cmd: str | None) -> dict[str, int]:
@@ -244,20 +263,23 @@ def judge(args, load: Load, events: dict, before: dict, after: dict) -> Verdict:
     reqs = sorted(load.requests, key=lambda r: r.start)
     failed = [r for r in reqs if r.error]
     delta = {k: after[k] - before.get(k, 0) for k in after}
-    retried = sum(delta.get(f"{args.entry}.{k}", 0) for k in ("retries", "redispatches"))
     v.facts.update(
         phase=args.phase,
         entry=args.entry,
         requests=len(reqs),
         failed=len(failed),
-        by_kind={k: sum(1 for r in reqs if r.kind == k) for k in ("readyz", "run", "stream")},
+        by_kind={k: sum(1 for r in reqs if r.kind == k) for k in ("readyz", "run", "stream", "version")},
         colors=colors_of(reqs),
+        builds={c: sorted({r.build for r in reqs if r.build and str(r.served_by) == c})
+                for c in colors_of([r for r in reqs if r.build])},
         # Longest wait for an answer: whole requests; streamed uploads take --stream-seconds
         # to send on purpose.
         worst_s=round(max((r.end - r.start for r in reqs if r.kind != "stream"), default=0.0), 2),
         worst_stream_s=round(max((r.end - r.start for r in reqs if r.kind == "stream"), default=0.0), 2),
         counters=delta,
-        retried=retried if after else None,
+        # The entry's own counters: retries, and requests redispatched to another server.
+        retries=delta.get(f"{args.entry}.retries") if after else None,
+        redispatches=delta.get(f"{args.entry}.redispatches") if after else None,
         stopped_by=load.stopped_by,
         elapsed_s=round(time.monotonic() - load.started, 1),
     )
@@ -280,6 +302,17 @@ def judge(args, load: Load, events: dict, before: dict, after: dict) -> Verdict:
         if name in after:
             v.check(delta[name] == int(value),
                     f"balancer counter {name} changed by {delta[name]} during the phase, expected {value}")
+
+    if args.expect_builds:
+        want = dict(item.partition("=")[::2] for item in args.expect_builds.split(","))
+        v.check(len(set(want.values())) == len(want),
+                f"--expect-builds names the same build twice: {want}: not different releases")
+        probes = [r for r in reqs if r.kind == "version" and not r.error]
+        v.check(bool(probes), "no /version answer through the operations entry")
+        wrong = [r for r in probes if r.build != want.get(str(r.served_by))]
+        v.check(not wrong, f"{len(wrong)} /version answers from an unexpected build: " + "; ".join(
+            f"{r.served_by} reported {r.build}, expected {want.get(str(r.served_by))}"
+            for r in wrong[:4]))
 
     if args.expect_only:
         others = {c: n for c, n in colors_of(reqs).items() if c != args.expect_only}
@@ -304,6 +337,12 @@ def judge(args, load: Load, events: dict, before: dict, after: dict) -> Verdict:
                     f"it, expected at least {args.expect_spanning}")
             v.check(all(r.served_by == old for r in spanning),
                     f"uploads spanning the switch were served by {colors_of(spanning)}, expected {old}")
+            if args.expect_builds:
+                # The switch moved clients from one release to the other, as /version says.
+                for side, color, probes in (("before", old, before_sw), ("after", new, after_sw)):
+                    seen = {r.build for r in probes if r.kind == "version" and r.build}
+                    v.check(bool(seen), f"no /version answer {side} the switch")
+                    v.facts[f"build_{side}"] = ",".join(sorted(seen))
 
     if args.expect_drained:
         color = args.expect_drained
@@ -357,8 +396,10 @@ def summary_line(f: dict) -> str:
         parts.append(f"{f['drained']} requests drained in {f['drain_ms']} ms")
     if "in_flight_at_fault" in f:
         parts.append(f"{f['in_flight_at_fault']} in flight at the fault (slowest {f['worst_in_flight_s']} s)")
-    if f.get("retried") is not None:
-        parts.append(f"{f['entry']} entry retried/redispatched {f['retried']}")
+    if f.get("retries") is not None:
+        parts.append(f"{f['entry']} entry: {f['retries']} retries, {f['redispatches']} redispatches")
+    if f.get("builds"):
+        parts.append(f"/version builds by colour {f['builds']}")
     if "moved_ms" in f:
         parts.append(f"traffic moved in {f['moved_ms']} ms")
     parts.append(f"served by {f['colors']}")
@@ -366,21 +407,23 @@ def summary_line(f: dict) -> str:
 
 
 def report(paths: list[str]) -> int:
-    rows = [("phase", "entry", "requests", "failed", "spanning", "drained", "retried", "moved ms",
-             "worst s", "phase s")]
+    rows = [("phase", "entry", "requests", "uploads", "failed", "spanning", "drained", "retries",
+             "redispatches", "moved ms", "worst s", "phase s")]
     for path in paths:
         with open(path, encoding="utf-8") as f:
             s = json.load(f)
-        rows.append((s["phase"], s["entry"], s["requests"], s["failed"], s.get("spanning", "-"),
-                     s.get("drained", "-"), "-" if s["retried"] is None else s["retried"],
-                     s.get("moved_ms", "-"), s["worst_s"], s["elapsed_s"]))
+        rows.append((s["phase"], s["entry"], s["requests"],
+                     s["by_kind"]["run"] + s["by_kind"]["stream"], s["failed"],
+                     s.get("spanning", "-"), s.get("drained", "-"), s.get("retries", "-"),
+                     s.get("redispatches", "-"), s.get("moved_ms", "-"), s["worst_s"],
+                     s["elapsed_s"]))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
     print("*-control: the same fault seen through the no-retry entry, which must fail requests; "
-          "spanning: streamed uploads sent before the switch began and answered after it ended; "
-          "drained: requests in flight on the old colour when its drain began; retried: the "
-          "entry's retries + redispatches (HAProxy's counters); moved: switch start to map "
+          "uploads: whole + streamed POST /run; spanning: streamed uploads sent before the switch "
+          "began and answered after it ended; drained: requests in flight on the old colour when "
+          "its drain began; retries, redispatches: the entry's HAProxy counters over the phase; moved: switch start to map "
           "updated, or fault to the colour taken out; worst: slowest answer (not streamed)")
     return 0
 
@@ -405,6 +448,12 @@ def main() -> int:
     parser.add_argument("--stream-chunks", type=int, default=40, help="chunks per streamed upload")
     parser.add_argument("--timeout", type=float, default=20.0,
                         help="per request, seconds (streamed uploads: plus --stream-seconds)")
+    parser.add_argument("--admin-url", help="the balancer's operations entry (loopback) for /version")
+    parser.add_argument("--version-every", type=float, default=0.25,
+                        help="seconds between two /version probes through --admin-url")
+    parser.add_argument("--expect-builds", metavar="COLOR=SHA,...",
+                        help="with --admin-url: each colour's /version reports its build, the "
+                        "builds differ, and with --expect-switch both sides of it were seen")
     parser.add_argument("--stop-file", help="stop once this file exists (requests in flight finish)")
     parser.add_argument("--ready-file", help="touched once the workers are running")
     parser.add_argument("--json-out", help="also write the summary here")
@@ -428,6 +477,9 @@ def main() -> int:
     args = parser.parse_args()
 
     target = loopback_only(args.url)
+    admin = loopback_only(args.admin_url) if args.admin_url else None
+    if args.expect_builds and not admin:
+        sys.exit("loadgen: --expect-builds needs --admin-url")
     if args.rate <= 0 or args.concurrency <= 0:
         sys.exit("loadgen: --rate and --concurrency must be positive")
     if not 0 < args.clients <= 60000:
@@ -445,6 +497,8 @@ def main() -> int:
                for i in range(args.concurrency)]
     threads += [threading.Thread(target=streamer, args=(load, body, ctype, i), daemon=True)
                 for i in range(args.streamers)]
+    if admin:
+        threads.append(threading.Thread(target=version_prober, args=(load, admin), daemon=True))
     for thread in threads:
         thread.start()
     if args.ready_file:

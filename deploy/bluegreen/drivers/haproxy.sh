@@ -8,6 +8,7 @@
 #   BG_STATE_DIR        runtime socket, live map, per-colour state (default $CI_STATE/bluegreen)
 #   BG_LB_PORT          failover entry point on 127.0.0.1 (default 18080)
 #   BG_LB_NORETRY_PORT  no-retry entry point on 127.0.0.1 (default 18083)
+#   BG_LB_ADMIN_PORT    the live colour's operations (/version, /metrics) on 127.0.0.1 (21580)
 #   BG_COLOR_NET        where a colour's network lives:
 #     netns     (default as root) its own network namespace, named oxbg-COLOR, joined to the
 #               host by a veth pair (blue 10.182.1.2:8000, green 10.182.2.2:8000; the prefix is
@@ -29,6 +30,7 @@
 : "${BG_STATE_DIR:=$CI_STATE/bluegreen}"
 : "${BG_LB_PORT:=18080}"
 : "${BG_LB_NORETRY_PORT:=18083}"
+: "${BG_LB_ADMIN_PORT:=21580}"
 : "${BG_BLUE_PORT:=18081}"
 : "${BG_GREEN_PORT:=18082}"
 : "${BG_BLUE_ADMIN_PORT:=21581}"
@@ -87,13 +89,16 @@ hap_admin_addr() { echo "$(hap_host "$1"):$(hap_admin_port "$1")"; }
 hap_admin_url() { echo "http://$(hap_admin_addr "$1")"; }
 hap_public_url() { echo "http://127.0.0.1:$BG_LB_PORT"; }
 hap_noretry_url() { echo "http://127.0.0.1:$BG_LB_NORETRY_PORT"; }
+hap_ops_url() { echo "http://127.0.0.1:$BG_LB_ADMIN_PORT"; }
 hap_container() { echo "oxicam-bg-$1"; }
 hap_netns() { echo "oxbg-$1"; }
 
 BG_BLUE_ADDR="$(hap_addr blue)"
 BG_GREEN_ADDR="$(hap_addr green)"
-export BG_STATE_DIR BG_LB_PORT BG_LB_NORETRY_PORT BG_BLUE_ADDR BG_GREEN_ADDR BG_RETRY_AFTER \
-  BG_RETRY_AFTER_GET BG_COLOR_NET
+BG_BLUE_ADMIN_ADDR="$(hap_admin_addr blue)"
+BG_GREEN_ADMIN_ADDR="$(hap_admin_addr green)"
+export BG_STATE_DIR BG_LB_PORT BG_LB_NORETRY_PORT BG_LB_ADMIN_PORT BG_BLUE_ADDR BG_GREEN_ADDR \
+  BG_BLUE_ADMIN_ADDR BG_GREEN_ADMIN_ADDR BG_RETRY_AFTER BG_RETRY_AFTER_GET BG_COLOR_NET
 
 # --- HAProxy --------------------------------------------------------------------------------
 
@@ -132,7 +137,8 @@ hap_up() {
   [ -f "$HAPROXY_MAP" ] || : >"$HAPROXY_MAP"
   haproxy -c -q -f "$HAPROXY_CFG" || die "invalid HAProxy config $HAPROXY_CFG"
   log "starting HAProxy: failover entry 127.0.0.1:$BG_LB_PORT, no-retry entry" \
-    "127.0.0.1:$BG_LB_NORETRY_PORT (log: $CI_STATE/logs/haproxy-bluegreen.log)"
+    "127.0.0.1:$BG_LB_NORETRY_PORT, operations 127.0.0.1:$BG_LB_ADMIN_PORT" \
+    "(log: $CI_STATE/logs/haproxy-bluegreen.log)"
   haproxy -f "$HAPROXY_CFG" >>"$CI_STATE/logs/haproxy-bluegreen.log" 2>&1 </dev/null &
   echo $! >"$CI_STATE/pids/haproxy-bluegreen.pid"
   bg_retry_until 10 hap_running || die "HAProxy did not open its runtime socket $HAPROXY_SOCK"
@@ -356,11 +362,12 @@ drv_switch() {
   echo "live $color" >"$HAPROXY_MAP.tmp" && mv "$HAPROXY_MAP.tmp" "$HAPROXY_MAP"
 }
 
-# Both entry points answer from COLOR (the balancer names the server that answered).
+# Every entry point answers from COLOR (the balancer names the server that answered): both
+# public ones, and the operations one.
 drv_verify() {
   local url
-  for url in "$(hap_public_url)" "$(hap_noretry_url)"; do
-    [ "$(curl -fsS --max-time 5 -o /dev/null -w '%header{x-oxicam-server}' "$url/readyz" 2>/dev/null)" = "$1" ] ||
+  for url in "$(hap_public_url)/readyz" "$(hap_noretry_url)/readyz" "$(hap_ops_url)/version"; do
+    [ "$(curl -fsS --max-time 5 -o /dev/null -w '%header{x-oxicam-server}' "$url" 2>/dev/null)" = "$1" ] ||
       return 1
   done
 }
@@ -419,7 +426,7 @@ drv_counters() {
       e = ($1 ~ /^nr_/) ? "noretry" : "failover"
       retries[e] += $col["wretr"]; redisp[e] += $col["wredis"]; econ[e] += $col["econ"]
       eresp[e] += $col["eresp"]; h5[e] += $col["hrsp_5xx"] }
-    $2 == "blue" || $2 == "green" { sessions[$2] += $col["stot"] }
+    $1 ~ /^(bk|nr)_/ && ($2 == "blue" || $2 == "green") { sessions[$2] += $col["stot"] }
     END {
       split("failover noretry", es, " ")
       for (i = 1; i <= 2; i++) { e = es[i]
