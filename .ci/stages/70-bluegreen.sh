@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local blue/green under load and under faults, for real: HAProxy on loopback in front of two
-# builds of the production image (v1, v2: told apart by /version, asked of each colour
-# directly), each colour a container in a network namespace of its own, driven by the same
+# builds of the production image (v1, v2: told apart by /version on the admin listener, asked
+# through the balancer's loopback-only operations entry and of each colour directly), each
+# colour a container in a network namespace of its own, driven by the same
 # procedure as production (deploy/bluegreen/{release,rollback,retire}.sh haproxy). The load
 # generator (deploy/bluegreen/loadgen.py) judges every phase itself (its --expect-* options).
 #

@@ -407,14 +407,15 @@ def summary_line(f: dict) -> str:
 
 
 def report(paths: list[str]) -> int:
-    rows = [("phase", "entry", "requests", "uploads", "failed", "spanning", "drained", "retries",
-             "redispatches", "moved ms", "worst s", "phase s")]
+    rows = [("phase", "entry", "requests", "uploads", "failed", "spanning", "at fault", "drained",
+             "retries", "redispatches", "moved ms", "worst s", "phase s")]
     for path in paths:
         with open(path, encoding="utf-8") as f:
             s = json.load(f)
         rows.append((s["phase"], s["entry"], s["requests"],
                      s["by_kind"]["run"] + s["by_kind"]["stream"], s["failed"],
-                     s.get("spanning", "-"), s.get("drained", "-"), s.get("retries", "-"),
+                     s.get("spanning", "-"), s.get("in_flight_at_fault", "-"), s.get("drained", "-"),
+                     s.get("retries", "-"),
                      s.get("redispatches", "-"), s.get("moved_ms", "-"), s["worst_s"],
                      s["elapsed_s"]))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
@@ -422,8 +423,9 @@ def report(paths: list[str]) -> int:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
     print("*-control: the same fault seen through the no-retry entry, which must fail requests; "
           "uploads: whole + streamed POST /run; spanning: streamed uploads sent before the switch "
-          "began and answered after it ended; drained: requests in flight on the old colour when "
-          "its drain began; retries, redispatches: the entry's HAProxy counters over the phase; moved: switch start to map "
+          "began and answered after it ended; at fault: requests in flight when the fault hit; "
+          "drained: requests in flight on the old colour when its drain began; retries, "
+          "redispatches: the entry's HAProxy counters over the phase; moved: switch start to map "
           "updated, or fault to the colour taken out; worst: slowest answer (not streamed)")
     return 0
 
