@@ -62,30 +62,24 @@ hap_host() {
     echo 127.0.0.1
   fi
 }
+# hap_port COLOR [admin]: where COLOR serves (admin: its operations listener, the container's
+# 9090), as HAProxy and the driver reach it.
 hap_port() {
+  local listener="${2:-public}"
   if [ "$BG_COLOR_NET" = netns ]; then
-    echo 8000
-  else
-    case "$1" in
-      blue) echo "$BG_BLUE_PORT" ;;
-      green) echo "$BG_GREEN_PORT" ;;
-    esac
+    if [ "$listener" = admin ]; then echo 9090; else echo 8000; fi
+    return
   fi
-}
-# The colour's operations listener (the container's 9090).
-hap_admin_port() {
-  if [ "$BG_COLOR_NET" = netns ]; then
-    echo 9090
-  else
-    case "$1" in
-      blue) echo "$BG_BLUE_ADMIN_PORT" ;;
-      green) echo "$BG_GREEN_ADMIN_PORT" ;;
-    esac
-  fi
+  case "$1/$listener" in
+    blue/public) echo "$BG_BLUE_PORT" ;;
+    green/public) echo "$BG_GREEN_PORT" ;;
+    blue/admin) echo "$BG_BLUE_ADMIN_PORT" ;;
+    green/admin) echo "$BG_GREEN_ADMIN_PORT" ;;
+  esac
 }
 hap_addr() { echo "$(hap_host "$1"):$(hap_port "$1")"; }
 hap_url() { echo "http://$(hap_addr "$1")"; }
-hap_admin_addr() { echo "$(hap_host "$1"):$(hap_admin_port "$1")"; }
+hap_admin_addr() { echo "$(hap_host "$1"):$(hap_port "$1" admin)"; }
 hap_admin_url() { echo "http://$(hap_admin_addr "$1")"; }
 hap_public_url() { echo "http://127.0.0.1:$BG_LB_PORT"; }
 hap_noretry_url() { echo "http://127.0.0.1:$BG_LB_NORETRY_PORT"; }
@@ -224,7 +218,7 @@ hap_start() {
   local name setting env_args=()
   for setting in "${settings[@]}"; do env_args+=(-e "$setting"); done
   # Published: the container listens on its own ports, the image's defaults.
-  local network=(-p "127.0.0.1:$(hap_port "$color"):8000" -p "127.0.0.1:$(hap_admin_port "$color"):9090"
+  local network=(-p "127.0.0.1:$(hap_port "$color"):8000" -p "127.0.0.1:$(hap_port "$color" admin):9090"
     -e OXICAM_ADDR=0.0.0.0:8000 -e OXICAM_ADMIN_ADDR=0.0.0.0:9090)
   name="$(hap_container "$color")"
   if [ "$BG_COLOR_NET" = netns ]; then
