@@ -9,7 +9,7 @@
 #   2. ready     COLOR answers /readyz within BG_READY_TIMEOUT
 #   3. smoke     `oxicam smoke --expect-color COLOR` directly against COLOR (BG_SMOKE_TIMEOUT)
 #   4. switch    traffic moves to COLOR without dropping connections
-#   5. verify    the public entry point reports COLOR on /version within BG_VERIFY_TIMEOUT;
+#   5. verify    the public entry point is served by COLOR (drv_verify) within BG_VERIFY_TIMEOUT;
 #                otherwise traffic is switched straight back
 #   6. keep      the old colour stays up as the instant rollback target
 # A failure in 1-3 removes the new build, restores the previous idle one, leaves traffic
@@ -27,8 +27,18 @@
 #   drv_abort COLOR                 remove the new build of COLOR, restore the remembered one
 #   drv_commit COLOR                forget the remembered build
 #
-# Sourced by release.sh/rollback.sh after scripts/lib.sh. If BG_REPORT names a file, timings
-# are appended to it as key=value lines (switch_ms, release_s) for the CI stage to print.
+# Optional, for drivers that can (bg_retire, counters.sh and the CI stage's chaos phases use them):
+#   drv_drain COLOR SECONDS         COLOR gets no new requests; returns once none is in flight
+#   drv_retire COLOR                stop COLOR (after drv_drain) and forget its build
+#   drv_counters                    the balancer's own counters, `NAME VALUE` lines
+#   drv_build COLOR                 the git sha COLOR reports on /version, asked directly
+#   drv_health COLOR                up | down | maint | drain, as the balancer sees COLOR
+#   drv_fault COLOR ACTION          chaos: kill | restart | freeze | thaw | cut | mend
+#   drv_teardown                    remove everything the driver started
+#
+# Sourced by release.sh/rollback.sh/retire.sh after scripts/lib.sh. If BG_REPORT names a file,
+# timings are appended to it as key=value lines (switch_ms, release_s, and the epoch-ms
+# moments *_at_ms that loadgen.py checks its requests against).
 
 BG_COLORS=(blue green)
 
@@ -38,6 +48,7 @@ bg_timeouts() {
   BG_SMOKE_TIMEOUT="${BG_SMOKE_TIMEOUT:-${DRV_DEFAULT_SMOKE_TIMEOUT:-120}}"
   BG_SWITCH_TIMEOUT="${BG_SWITCH_TIMEOUT:-${DRV_DEFAULT_SWITCH_TIMEOUT:-30}}"
   BG_VERIFY_TIMEOUT="${BG_VERIFY_TIMEOUT:-${DRV_DEFAULT_VERIFY_TIMEOUT:-30}}"
+  BG_DRAIN_TIMEOUT="${BG_DRAIN_TIMEOUT:-${DRV_DEFAULT_DRAIN_TIMEOUT:-180}}"
 }
 
 bg_other_color() {
@@ -86,10 +97,12 @@ bg_switch_and_verify() {
   local from="$1" to="$2" t0 t1
   log "switch: traffic -> $to"
   t0="$(bg_now_ms)"
+  bg_report switch_begin_at_ms "$t0"
   if ! drv_switch "$to" "$BG_SWITCH_TIMEOUT"; then
     if [ -n "$from" ]; then drv_switch "$from" "$BG_SWITCH_TIMEOUT" || true; fi
     return 1
   fi
+  bg_report switch_end_at_ms "$(bg_now_ms)"
   if ! bg_retry_until "$BG_VERIFY_TIMEOUT" drv_verify "$to"; then
     log "verify: the public entry point does not report $to within ${BG_VERIFY_TIMEOUT} s"
     if [ -n "$from" ]; then
@@ -154,4 +167,27 @@ bg_rollback() {
   bg_switch_and_verify "$live" "$color" ||
     die "rollback to $color failed; traffic is on $(drv_live_color)"
   log "rolled back: $color is live, $live kept"
+}
+
+# --- retire: the old colour drained and stopped (drivers that define drv_drain/drv_retire) ----
+
+# bg_retire TARGET COLOR: the idle COLOR gets no new requests, the ones in flight finish (up to
+# BG_DRAIN_TIMEOUT), then it is stopped; a rollback to it is no longer instant.
+bg_retire() {
+  local target="$1" color="$2" t0 t1
+  bg_other_color "$color" >/dev/null
+  bg_load_driver "$target"
+  if ! declare -F drv_drain >/dev/null || ! declare -F drv_retire >/dev/null; then
+    die "driver $target cannot retire a colour (no drv_drain/drv_retire)"
+  fi
+  [ "$color" != "$(drv_live_color)" ] || die "retire refused: $color is the live colour"
+  log "retire: draining $color (up to ${BG_DRAIN_TIMEOUT} s), then stopping it"
+  t0="$(bg_now_ms)"
+  bg_report drain_begin_at_ms "$t0"
+  drv_drain "$color" "$BG_DRAIN_TIMEOUT" || die "$color did not drain; it was not stopped"
+  t1="$(bg_now_ms)"
+  bg_report drained_at_ms "$t1"
+  drv_retire "$color" || die "could not stop $color"
+  bg_report retired_at_ms "$(bg_now_ms)"
+  log "retired $color: drained in $((t1 - t0)) ms, stopped $(($(bg_now_ms) - t1)) ms later"
 }

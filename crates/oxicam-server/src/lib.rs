@@ -27,7 +27,7 @@ mod upload;
 
 pub use config::{Fault, LogFormat, ServerConfig};
 pub use error::{ErrorBody, ErrorDetail};
-pub use routes::{openapi, VersionInfo};
+pub use routes::{openapi, About, VersionInfo};
 
 use anyhow::Context;
 use oxicam_video::pipeline::load_model;

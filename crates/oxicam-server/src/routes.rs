@@ -472,11 +472,14 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// What the page shows: the release and the model, without deployment details.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// What the page shows: the release and the model; no build or host details.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct About {
     pub version: String,
     pub model_version: String,
+    /// Blue/green colour that answered (`OXICAM_COLOR`), null when unset: how a release checks,
+    /// through the public entry point alone, that traffic reached the new colour.
+    pub color: Option<String>,
 }
 
 /// The release and model version, for the web page (public; `/version` is for operations).
@@ -485,6 +488,7 @@ async fn about(State(state): State<Arc<AppState>>) -> Json<About> {
     Json(About {
         version: state.version.version.clone(),
         model_version: state.version.model_version.clone(),
+        color: state.version.color.clone(),
     })
 }
 

@@ -543,6 +543,13 @@ async fn service_endpoints_answer() {
     assert_eq!(version["git_sha"], "0123abc");
     assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
     assert!(!version["model_version"].as_str().unwrap().is_empty());
+    // The public identity: release, model and colour (a release's check that the public entry
+    // point reached the new colour), no build details.
+    let about = app.get("/v1/about").await.json();
+    assert_eq!(about["color"], "green");
+    assert_eq!(about["version"], version["version"]);
+    assert_eq!(about["model_version"], version["model_version"]);
+    assert!(about.get("git_sha").is_none(), "{about}");
 
     let echoed = app
         .send(

@@ -278,6 +278,68 @@ fn environment_sets_colour_sha_and_the_bad_run_fault() {
     assert_eq!(fine.status, 200, "{}", fine.body);
 }
 
+/// `oxicam smoke` learns version and colour from the public listener alone (a smoke Job in the
+/// cluster cannot reach the admin port), and checks the build there only when given it.
+#[test]
+fn smoke_checks_the_colour_publicly_and_the_build_on_the_admin_listener() {
+    let served = Served::start(
+        &[],
+        &[("OXICAM_COLOR", "blue"), ("OXICAM_GIT_SHA", "feedface")],
+    );
+    let smoke = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_oxicam"))
+            .args(["smoke", "--url", &format!("http://{}", served.addr)])
+            .args(args)
+            .env_remove("OXICAM_SMOKE_ADMIN_URL")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.success(), stdout)
+    };
+    let admin = format!("http://{}", served.admin_addr);
+    let wrong = [
+        "--expect-color",
+        "green",
+        "--admin-url",
+        &admin,
+        "--expect-git-sha",
+        "deadbeef",
+    ];
+    // Each call renders and analyses a clip: both at once.
+    let (public_only, wrong) = std::thread::scope(|scope| {
+        let public_only = scope.spawn(|| smoke(&["--expect-color", "blue"]));
+        let wrong = scope.spawn(|| smoke(&wrong));
+        (public_only.join().unwrap(), wrong.join().unwrap())
+    });
+
+    let (passed, out) = public_only;
+    assert!(passed, "{out}");
+    let version = out.lines().find(|l| l.contains("version")).unwrap();
+    assert!(
+        version.starts_with("ok") && version.contains("color \"blue\""),
+        "{out}"
+    );
+    assert!(
+        !version.contains("git_sha"),
+        "the admin listener was asked: {out}"
+    );
+
+    // The positive admin case runs in CI stage 60 against the image (--admin-url, --expect-git-sha).
+    let (passed, out) = wrong;
+    assert!(!passed, "{out}");
+    let version = out.lines().find(|l| l.contains("version")).unwrap();
+    assert!(version.starts_with("FAIL"), "{out}");
+    assert!(
+        version.contains(r#"color is "blue", expected "green""#)
+            && version.contains(r#"git_sha is "feedface", expected "deadbeef""#),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok    run"),
+        "only the identity is wrong: {out}"
+    );
+}
+
 #[test]
 fn serve_refuses_bad_settings_with_a_clear_message() {
     let output = Command::new(env!("CARGO_BIN_EXE_oxicam"))

@@ -1,8 +1,10 @@
 //! `oxicam smoke`: checks a running oxicam service end to end (health, readiness, version and
 //! colour, and a real `POST /run` with a clip rendered in-process from a trace of known heart rate).
+//! Only public routes unless the build is asked for: `/version` lives on the admin listener,
+//! which a smoke Job in the cluster cannot reach.
 
 use anyhow::{bail, Context};
-use oxicam_server::VersionInfo;
+use oxicam_server::{About, VersionInfo};
 use oxicam_signal::Report;
 use reqwest::blocking::{multipart, Client};
 use std::path::Path;
@@ -14,16 +16,17 @@ pub struct Args {
     /// Base URL of the service (plain HTTP), e.g. http://127.0.0.1:8000
     #[arg(long, env = "OXICAM_SMOKE_URL")]
     pub url: String,
-    /// Base URL of the operations listener, for `/version` (default: --url's host, port 9090).
+    /// Base URL of the operations listener: when given (or with --expect-git-sha, then
+    /// defaulting to --url's host on port 9090), `/version` is checked there too.
     #[arg(long, env = "OXICAM_SMOKE_ADMIN_URL")]
     pub admin_url: Option<String>,
-    /// Fail unless `/version` reports this version.
+    /// Fail unless the service reports this version.
     #[arg(long)]
     pub expect_version: Option<String>,
-    /// Fail unless `/version` reports this colour (blue/green deployments).
+    /// Fail unless the service reports this colour (blue/green deployments; public `/v1/about`).
     #[arg(long)]
     pub expect_color: Option<String>,
-    /// Fail unless `/version` reports this git commit (a prefix is enough).
+    /// Fail unless `/version` (admin listener) reports this git commit (a prefix is enough).
     #[arg(long)]
     pub expect_git_sha: Option<String>,
     /// Per-request timeout in seconds.
@@ -69,12 +72,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .timeout(Duration::from_secs_f64(args.timeout))
         .build()
         .context("building the HTTP client")?;
-    let admin_base = match &args.admin_url {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => default_admin_url(&base),
+    let admin_base = match (&args.admin_url, &args.expect_git_sha) {
+        (Some(url), _) => Some(url.trim_end_matches('/').to_string()),
+        (None, Some(_)) => Some(default_admin_url(&base)),
+        (None, None) => None,
     };
-    if !admin_base.starts_with("http://") {
-        bail!("--admin-url must be a plain http:// URL, got {admin_base:?}");
+    if let Some(admin) = admin_base.as_ref().filter(|a| !a.starts_with("http://")) {
+        bail!("--admin-url must be a plain http:// URL, got {admin:?}");
     }
     let smoke = Smoke {
         client,
@@ -113,8 +117,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 struct Smoke {
     client: Client,
     base: String,
-    /// The operations listener (`/version`).
-    admin_base: String,
+    /// The operations listener (`/version`), when the build is to be checked.
+    admin_base: Option<String>,
 }
 
 impl Smoke {
@@ -171,27 +175,18 @@ impl Smoke {
         Ok(format!("HTTP 200 {}", snippet(&body)))
     }
 
+    /// Version and colour from the public `/v1/about`; with an admin listener, `/version` must
+    /// agree with it and report the expected build.
     fn version(&self, args: &Args) -> anyhow::Result<String> {
-        let (status, body) = self.get_from(&self.admin_base, "/version")?;
-        if status != 200 {
-            bail!("GET /version answered HTTP {status}: {}", snippet(&body));
+        let about: About = self.get_json(&self.base, "/v1/about")?;
+        if about.version.is_empty() {
+            bail!("/v1/about has no \"version\"");
         }
-        let v: VersionInfo = serde_json::from_str(&body)
-            .with_context(|| format!("/version is not the expected JSON: {}", snippet(&body)))?;
-        let color = v.color.clone().unwrap_or_default();
-        let VersionInfo {
-            version,
-            git_sha,
-            model_version: model,
-            ..
-        } = v;
-        if version.is_empty() {
-            bail!("/version has no \"version\": {}", snippet(&body));
-        }
+        let color = about.color.clone().unwrap_or_default();
         let mut problems = Vec::new();
         if let Some(want) = &args.expect_version {
-            if &version != want {
-                problems.push(format!("version is {version:?}, expected {want:?}"));
+            if &about.version != want {
+                problems.push(format!("version is {:?}, expected {want:?}", about.version));
             }
         }
         if let Some(want) = &args.expect_color {
@@ -199,17 +194,54 @@ impl Smoke {
                 problems.push(format!("color is {color:?}, expected {want:?}"));
             }
         }
-        if let Some(want) = &args.expect_git_sha {
-            if want.is_empty() || !git_sha.starts_with(want.as_str()) {
-                problems.push(format!("git_sha is {git_sha:?}, expected {want:?}"));
+        let mut detail = format!(
+            "version {}, color {color:?}, model {}",
+            about.version, about.model_version
+        );
+        if let Some(admin) = &self.admin_base {
+            let build: VersionInfo = self.get_json(admin, "/version")?;
+            if (&build.version, &build.model_version, &build.color)
+                != (&about.version, &about.model_version, &about.color)
+            {
+                problems.push(format!(
+                    "/version on the admin listener ({} {} {:?}) is not the service at {} ({} {} {:?})",
+                    build.version,
+                    build.model_version,
+                    build.color,
+                    self.base,
+                    about.version,
+                    about.model_version,
+                    about.color
+                ));
             }
+            if let Some(want) = &args.expect_git_sha {
+                if want.is_empty() || !build.git_sha.starts_with(want.as_str()) {
+                    problems.push(format!("git_sha is {:?}, expected {want:?}", build.git_sha));
+                }
+            }
+            detail = format!("{detail}, git_sha {}", build.git_sha);
         }
         if !problems.is_empty() {
             bail!("{}", problems.join("; "));
         }
-        Ok(format!(
-            "version {version}, git_sha {git_sha}, color {color:?}, model {model}"
-        ))
+        Ok(detail)
+    }
+
+    /// GET `base` + `path`, which must answer 200 with JSON of type T.
+    fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        base: &str,
+        path: &str,
+    ) -> anyhow::Result<T> {
+        let (status, body) = self.get_from(base, path)?;
+        if status != 200 {
+            bail!(
+                "GET {base}{path} answered HTTP {status}: {}",
+                snippet(&body)
+            );
+        }
+        serde_json::from_str(&body)
+            .with_context(|| format!("{path} is not the expected JSON: {}", snippet(&body)))
     }
 
     fn run_clip(&self, tolerance_bpm: f64) -> anyhow::Result<String> {
