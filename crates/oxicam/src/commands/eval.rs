@@ -95,6 +95,27 @@ fn metric_rows(r: &EvalReport) -> Vec<(String, String, String)> {
             pct(sp.baseline_specificity_below_90),
         ),
         (
+            format!(
+                "screen < 90 %: sensitivity (n={})",
+                sp.screen.decided_below_90
+            ),
+            pct(sp.screen.sensitivity),
+            pct(sp.baseline_screen.sensitivity),
+        ),
+        (
+            format!(
+                "screen < 90 %: specificity (n={})",
+                sp.screen.decided_at_or_above_90
+            ),
+            pct(sp.screen.specificity),
+            pct(sp.baseline_screen.specificity),
+        ),
+        (
+            format!("screen: uncertain (of {})", sp.screen.windows),
+            pct(sp.screen.uncertain_share),
+            pct(sp.baseline_screen.uncertain_share),
+        ),
+        (
             "coverage (windows with SpO2)".into(),
             pct(Some(sp.coverage)),
             blank(),
@@ -158,7 +179,7 @@ fn write_spo2_row(
         .join("/");
     writeln!(
         out,
-        "{:<8} {:>6} {:>7} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6} {:>17} {:>5} {:>4}  {}",
+        "{:<8} {:>6} {:>7} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6} {:>17} {:>5} {:>4} {:>17}  {}",
         name,
         s.windows,
         pct(Some(s.coverage)),
@@ -171,6 +192,12 @@ fn write_spo2_row(
         arms,
         s.below_range,
         s.out_of_domain,
+        format!(
+            "{}/{}/{}",
+            pct(s.screen.sensitivity),
+            pct(s.screen.specificity),
+            pct(s.screen.uncertain_share)
+        ),
         chosen
     )
 }
@@ -201,14 +228,14 @@ pub fn write_report(out: &mut impl Write, r: &EvalReport) -> std::io::Result<()>
         writeln!(out, "SpO2, family {}: {}", f.family.name(), f.description)?;
         writeln!(
             out,
-            "{:<8} {:>6} {:>7} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6} {:>17} {:>5} {:>4}  chosen inside the fold",
+            "{:<8} {:>6} {:>7} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6} {:>17} {:>5} {:>4} {:>17}  chosen inside the fold",
             "fold", "labels", "answer", "MAE", "RMSE", "bias", "const", "in-int", "width",
-            "Arms 70/80/90-100", "below", "ood"
+            "Arms 70/80/90-100", "below", "ood", "screen sens/spec/unc"
         )?;
         for fold in &f.folds {
             let chosen = fold.selection.as_ref().map_or("-".to_string(), |s| {
                 format!(
-                    "{:?}, context {} s, {}, smoothing {} s, box q {} +{}, half-width {:.1} (inner MAE {})",
+                    "{:?}, context {} s, {}, smoothing {} s, box q {} +{}, half-width {:.1} (inner MAE {}), screen {}",
                     s.candidate.features,
                     s.candidate.context_s,
                     match s.candidate.regressor {
@@ -220,7 +247,12 @@ pub fn write_report(out: &mut impl Write, r: &EvalReport) -> std::io::Result<()>
                     s.box_quantile,
                     s.box_margin,
                     s.interval.half_width,
-                    num(s.inner_spo2_mae)
+                    num(s.inner_spo2_mae),
+                    s.screen.map_or("-".to_string(), |r| format!(
+                        "{:.0} % +-{:.1}",
+                        100.0 * r.interval.level,
+                        r.interval.half_width
+                    ))
                 )
             });
             write_spo2_row(out, &fold.held_out, &fold.spo2, &chosen)?;
