@@ -111,6 +111,17 @@ pub struct RecordingScore {
     pub spo2_mae: Option<f64>,
     pub spo2_bias: Option<f64>,
     pub baseline_spo2_mae: Option<f64>,
+    /// Every labelled window's answer, for plots (not in the JSON report).
+    #[serde(skip)]
+    pub series: Vec<WindowPoint>,
+}
+
+/// One labelled window of a recording as the evaluation answered it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowPoint {
+    pub centre_s: f64,
+    pub label: f64,
+    pub answer: Spo2Answer,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -760,6 +771,7 @@ fn summarise(
         let mut rec_spo2 = Vec::new();
         let mut rec_base = Vec::new();
         let mut labelled = 0;
+        let mut series = Vec::new();
         for (w, pred) in s.group.windows.iter().zip(&s.spo2) {
             if w.hr_label.is_some() {
                 hr_labelled += 1;
@@ -773,6 +785,11 @@ fn summarise(
             }
             let Some(y) = w.spo2_label else { continue };
             labelled += 1;
+            series.push(WindowPoint {
+                centre_s: 0.5 * (w.detail.start_s + w.detail.end_s),
+                label: y,
+                answer: *pred,
+            });
             if let Some(p) = pred.percent {
                 rec_spo2.push((p, y));
                 rec_base.push((s.baseline_spo2, y));
@@ -789,6 +806,7 @@ fn summarise(
             spo2_mae: round4(mae(&rec_spo2)),
             spo2_bias: round4(bias(&rec_spo2)),
             baseline_spo2_mae: round4(mae(&rec_base)),
+            series,
         });
         hr_pairs.extend(rec_hr);
     }

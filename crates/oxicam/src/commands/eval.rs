@@ -26,6 +26,10 @@ pub struct Args {
     /// product's and fills the summary table). Default: every family tried, ridge first.
     #[arg(long = "family", value_enum)]
     pub families: Vec<FamilyArg>,
+    /// Also write SVG plots into this folder: a Bland-Altman plot of the answered windows
+    /// and one time series per recording (estimate, 90 % interval, reference, screen).
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -306,5 +310,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         write_report(&mut out, &report)?;
     }
     out.flush()?;
+    if let Some(dir) = &args.plot {
+        for file in super::plot::write_plots(dir, &report)? {
+            eprintln!("wrote {}", file.display());
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
