@@ -315,7 +315,9 @@ pub fn select(
     if subjects(recs).len() < 2 {
         return None;
     }
-    let mut best: Option<(Candidate, f64, Vec<(f64, f64)>)> = None;
+    // (candidate, out-of-fold MAE, its (estimate, label) pairs)
+    type Scored = (Candidate, f64, Vec<(f64, f64)>);
+    let mut best: Option<Scored> = None;
     for cand in candidates(family) {
         let pairs = estimate_label_pairs(&loso_estimates(&cand, recs, cache), recs);
         if pairs.is_empty() {
