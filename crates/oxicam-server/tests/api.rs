@@ -60,7 +60,7 @@ async fn v1_analyses_refuses_the_removed_calibration_and_run_ignores_it() {
     assert!(error["message"]
         .as_str()
         .unwrap()
-        .contains("Send the video alone"));
+        .contains("Send the recording alone"));
     // The original route never took the field and still ignores it.
     let ok = app.upload("/run", &parts).await;
     assert_eq!(ok.status, 200, "{}", ok.text());
