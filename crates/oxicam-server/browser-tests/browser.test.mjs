@@ -430,6 +430,15 @@ test("choose a video file, upload with progress, see the heart rate", async () =
   measured.file_path = { heart_rate: report.heart_rate_bpm, spo2: report.spo2_percent, upload_bytes: page.answers[0].sentBytes };
   assert.ok(Math.abs(report.heart_rate_bpm - TRUE_HEART_RATE) <= 1.5, `heart rate ${report.heart_rate_bpm} vs ${TRUE_HEART_RATE}`);
   assert.ok((await page.evaluate(() => window.progressSeen.length)) > 0, "upload progress reported");
+  // The interval and the hypoxaemia screen of the report, as the page words them.
+  assert.equal(report.spo2_status, "estimated");
+  const [lo, hi] = report.spo2_interval_percent.map((v) => v.toFixed(0));
+  assert.match(await page.textContent("#spo2-unit"), new RegExp(`90 % interval ${lo}-${hi}\\)`));
+  assert.ok(["likely", "unlikely", "uncertain"].includes(report.hypoxaemia), report.hypoxaemia);
+  assert.ok(await page.isVisible("#screen"), "hypoxaemia screen shown");
+  assert.equal(await page.textContent("#screen-verdict"), report.hypoxaemia);
+  assert.match(await page.textContent("#screen"), /below 90 %/);
+  assert.match(await page.textContent("#confidence-meaning"), /signal quality/);
   assert.deepEqual(page.problems, []);
   await page.close();
 });
@@ -452,6 +461,8 @@ test("a video of a scene (camera not covered) is refused with the reasons shown"
   await page.waitForSelector("#refused:not([hidden])", { timeout: 120_000 });
   const reasons = await page.$$eval("#reasons li", (items) => items.map((li) => li.textContent));
   assert.ok(reasons.length > 0 && reasons.every((r) => r.length > 10), `reasons: ${reasons}`);
+  assert.match(await page.textContent("#next-step"), /^What to do next: \S/);
+  assert.ok(await page.isHidden("#screen"), "no screen for a refused recording");
   assert.equal(await page.textContent("#hr"), "–", "no heart rate for a refused recording");
   assert.ok(await page.isHidden("#series"), "no empty series plot for a refused recording");
   assert.match(await page.textContent("#status"), /refused/);

@@ -129,10 +129,7 @@ impl Analyzer {
                 deadline: Some(deadline.into_std()),
                 ..DecodeOptions::default()
             },
-            analysis: AnalysisOptions {
-                reference_spo2: upload.reference_spo2,
-                ..AnalysisOptions::default()
-            },
+            analysis: AnalysisOptions::default(),
         };
         self.run(deadline, cancel, move |model| {
             let report = analyze_video(upload.file.path(), model, &options);
@@ -147,10 +144,7 @@ impl Analyzer {
     /// Analyses a trace the client measured itself (the web page): from here on the same
     /// pipeline as a decoded video.
     pub async fn analyze_trace(&self, received: ReceivedTrace) -> Result<Report, ApiError> {
-        let options = AnalysisOptions {
-            reference_spo2: received.reference_spo2,
-            ..AnalysisOptions::default()
-        };
+        let options = AnalysisOptions::default();
         let deadline = tokio::time::Instant::now() + self.timeout;
         self.run(deadline, Arc::new(AtomicBool::new(false)), move |model| {
             usable(analyze_trace(&received.trace, None, model, &options))

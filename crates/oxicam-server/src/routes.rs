@@ -85,8 +85,6 @@ struct AnalysisForm {
     /// The fingertip video (MP4, MOV, WebM, MKV...).
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
-    /// SpO2 (%) read on a reference oximeter at the time of recording, for calibration.
-    reference_spo2: Option<f64>,
 }
 
 #[derive(OpenApi)]
@@ -253,10 +251,10 @@ async fn run(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body)
     analyze_upload(&state, &headers, body, Endpoint::Run).await
 }
 
-/// Analyse a video, optionally with a reference SpO2 reading (%) from an oximeter for
-/// per-user calibration.
+/// Analyse a video. The field `reference_spo2` (calibration) was removed in report schema 4
+/// and is refused with `reference_spo2_removed`: it made SpO2 worse on held-out subjects.
 #[utoipa::path(post, path = "/v1/analyses", operation_id = "create_analysis", request_body(content = AnalysisForm, content_type = "multipart/form-data"),
-    responses((status = 400, description = "No `file` field, empty file, bad `reference_spo2` or malformed multipart", body = ErrorBody), UploadResponses))]
+    responses((status = 400, description = "No `file` field, empty file, a `reference_spo2` field (removed) or malformed multipart", body = ErrorBody), UploadResponses))]
 async fn analyses(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -271,12 +269,12 @@ enum Endpoint {
     /// `POST /run`: the original contract, field `file` only. The one route a blue/green smoke
     /// test calls, so the one [`Fault::BadRun`] breaks.
     Run,
-    /// `POST /v1/analyses`: `file` and an optional `reference_spo2`.
+    /// `POST /v1/analyses`: `file`; refuses the removed `reference_spo2`.
     Analyses,
 }
 
 impl Endpoint {
-    fn accepts_reference_spo2(self) -> bool {
+    fn refuses_reference_spo2(self) -> bool {
         match self {
             Endpoint::Run => false,
             Endpoint::Analyses => true,
@@ -301,7 +299,7 @@ async fn analyze_upload(
     let limits = Limits {
         body_bytes: state.body_limit,
         idle: state.upload_idle_timeout,
-        reference_spo2: endpoint.accepts_reference_spo2(),
+        refuse_reference_spo2: endpoint.refuses_reference_spo2(),
     };
     let receiving = upload::receive(headers, body, &state.tmp_dir, limits, &state.upload_budget);
     let upload = within_upload_timeout(state, receiving).await?;
@@ -345,7 +343,7 @@ enum TraceResponses {
     #[response(status = 200)]
     Analysed(Report),
     /// Not JSON of the trace schema (wrong types, unknown fields, NaN), columns of unequal
-    /// length, times not increasing, values out of range, a bad `reference_spo2` or `device`
+    /// length, times not increasing, values out of range, a bad `device`, or a `reference_spo2` (removed)
     #[response(status = 400)]
     Invalid(ErrorBody),
     /// A browser post from another site's page (`cross_origin`)

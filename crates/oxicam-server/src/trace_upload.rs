@@ -74,7 +74,8 @@ pub struct TraceUpload {
         serialize_with = "compact::some_column"
     )]
     pub luma_grid_sd: Option<Vec<f64>>,
-    /// SpO2 (%) read on a reference oximeter at the time of recording, for calibration.
+    /// Removed in report schema 4 (calibration made SpO2 worse on held-out subjects): a
+    /// request carrying it is refused with `reference_spo2_removed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference_spo2: Option<f64>,
     /// Free-form facts about the device, browser and camera (strings, numbers, booleans), e.g.
@@ -88,7 +89,6 @@ pub struct TraceUpload {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ReceivedTrace {
     pub trace: Trace,
-    pub reference_spo2: Option<f64>,
     pub device: BTreeMap<String, serde_json::Value>,
 }
 
@@ -189,13 +189,8 @@ impl TraceUpload {
                 "an 8-bit standard deviation",
             )?;
         }
-        if let Some(v) = self.reference_spo2 {
-            if !(50.0..=100.0).contains(&v) {
-                return Err(bad(
-                    "invalid_reference_spo2",
-                    "Field `reference_spo2` must be a number between 50 and 100 (percent).",
-                ));
-            }
+        if self.reference_spo2.is_some() {
+            return Err(crate::upload::reference_spo2_removed());
         }
         let device = check_device(self.device.unwrap_or_default())?;
 
@@ -218,7 +213,6 @@ impl TraceUpload {
                 samples,
                 truncated: false,
             },
-            reference_spo2: self.reference_spo2,
             device,
         })
     }
@@ -605,8 +599,8 @@ mod tests {
                 400,
             ),
             (
-                r#"{"t":[0,1],"roi_rgb":[[1,2],[3,4],[5,6]],"reference_spo2":150}"#,
-                "invalid_reference_spo2",
+                r#"{"t":[0,1],"roi_rgb":[[1,2],[3,4],[5,6]],"reference_spo2":97}"#,
+                "reference_spo2_removed",
                 400,
             ),
             (

@@ -6,7 +6,6 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, StatusCode};
 use futures_core::Stream;
 use multer::Field;
-use oxicam_video::pipeline::REFERENCE_SPO2_RANGE;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::pin::Pin;
@@ -22,8 +21,6 @@ use tokio::io::AsyncWriteExt;
 /// upload in memory. Yielding every burst keeps its buffer to about this size.
 const BURST_BYTES: usize = 256 * 1024;
 
-/// Longest accepted text field (e.g. `reference_spo2`).
-const MAX_TEXT_FIELD_BYTES: usize = 64;
 /// Name prefix of spooled uploads; at start, such files nobody holds are removed.
 const TEMP_PREFIX: &str = "oxicam-upload-";
 /// Most body bytes the parser may read while looking for the end of one part's headers (and
@@ -126,7 +123,6 @@ fn try_lock(file: &std::fs::File) -> std::io::Result<()> {
 #[derive(Debug)]
 pub struct Upload {
     pub file: NamedTempFile,
-    pub reference_spo2: Option<f64>,
     /// Dropped after `file` (field order): the space is given back once the file is gone.
     _space: Reservation,
 }
@@ -136,8 +132,9 @@ pub struct Upload {
 pub struct Limits {
     pub body_bytes: u64,
     pub idle: Duration,
-    /// Whether the route takes `reference_spo2` besides `file`.
-    pub reference_spo2: bool,
+    /// Whether the route refuses a `reference_spo2` field (the calibration the v1 API took
+    /// until report schema 4) rather than ignoring it like any unknown field.
+    pub refuse_reference_spo2: bool,
 }
 
 pub async fn receive(
@@ -166,7 +163,6 @@ pub async fn receive(
         bytes: 0,
     };
     let mut upload: Option<(NamedTempFile, u64)> = None;
-    let mut reference_spo2 = None;
     loop {
         in_part_headers.store(true, Ordering::SeqCst);
         let next = idle_guard(limits.idle, multipart.next_field()).await?;
@@ -184,8 +180,8 @@ pub async fn receive(
                 }
                 upload = Some(spool(field, tmp_dir, limits, &mut space).await?);
             }
-            Some("reference_spo2") if limits.reference_spo2 => {
-                reference_spo2 = Some(parse_reference_spo2(field, limits).await?);
+            Some("reference_spo2") if limits.refuse_reference_spo2 => {
+                return Err(reference_spo2_removed());
             }
             _ => drain(field, limits).await?,
         }
@@ -204,7 +200,6 @@ pub async fn receive(
     }
     Ok(Upload {
         file,
-        reference_spo2,
         _space: space,
     })
 }
@@ -366,31 +361,6 @@ async fn spool(
     Ok((file, bytes))
 }
 
-async fn parse_reference_spo2(mut field: Field<'static>, limits: Limits) -> Result<f64, ApiError> {
-    let mut text = Vec::new();
-    while let Some(chunk) = next_chunk(&mut field, limits).await? {
-        text.extend_from_slice(&chunk);
-        if text.len() > MAX_TEXT_FIELD_BYTES {
-            break;
-        }
-    }
-    let value = std::str::from_utf8(&text)
-        .ok()
-        .filter(|_| text.len() <= MAX_TEXT_FIELD_BYTES)
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && REFERENCE_SPO2_RANGE.contains(v));
-    value.ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_reference_spo2",
-            format!(
-                "Field `reference_spo2` must be a number between {} and {} (percent).",
-                REFERENCE_SPO2_RANGE.start(),
-                REFERENCE_SPO2_RANGE.end()
-            ),
-        )
-    })
-}
-
 /// Reads a small body (JSON) whole, up to `limit` bytes, failing with 408 when the client
 /// sends nothing for `idle` and with 413 past the limit.
 pub async fn read_small_body(body: Body, limit: u64, idle: Duration) -> Result<Bytes, ApiError> {
@@ -416,6 +386,15 @@ pub async fn read_small_body(body: Body, limit: u64, idle: Duration) -> Result<B
         }
     }
     Ok(out.freeze())
+}
+
+/// The answer to a `reference_spo2` field (video or trace upload): calibration is gone.
+pub(crate) fn reference_spo2_removed() -> ApiError {
+    ApiError::bad_request(
+        "reference_spo2_removed",
+        "Calibration with `reference_spo2` was removed: on people the model had not seen, a \
+         reference reading made SpO2 worse. Send the recording alone.",
+    )
 }
 
 /// Reads an unknown field to its end so the next one can be parsed; keeps nothing.

@@ -301,8 +301,6 @@ async function measure() {
     onDone: (samples, hints) => {
       session = null;
       const body = encodeTrace(samples, hints);
-      const reference = Number($("reference").value.trim());
-      if (reference) body.reference_spo2 = reference;
       send("/v1/traces", JSON.stringify(body), "application/json");
     },
     onAbort: (message) => {
@@ -389,8 +387,6 @@ async function recordVideo() {
 function uploadVideo(blob, name) {
   const form = new FormData();
   form.append("file", blob, name);
-  const reference = $("reference").value.trim();
-  if (reference) form.append("reference_spo2", reference);
   send("/v1/analyses", form, null);
 }
 
@@ -430,6 +426,47 @@ function send(url, body, contentType) {
 
 function fmt(value, digits) { return value === null || value === undefined ? "–" : value.toFixed(digits); }
 
+const SCREEN_TEXT = {
+  likely: ["likely", "The estimate and its uncertainty lie below 90 %. Measure again at rest; if it " +
+    "stays low or you feel unwell (short of breath, confused, blue lips), seek medical help."],
+  unlikely: ["unlikely", "The estimate and its uncertainty lie at or above 90 %."],
+  uncertain: ["uncertain", "The uncertainty around the estimate spans 90 %, so this recording cannot " +
+    "tell. Measure again with warm hands, keeping still; if in doubt use a clip oximeter."],
+};
+
+// The hypoxaemia screen, or why there is no SpO2 and what to do about it.
+function showScreen(report) {
+  const verdict = SCREEN_TEXT[report.hypoxaemia];
+  $("screen").hidden = !verdict;
+  $("screen").className = "screen" + (verdict ? " " + report.hypoxaemia : "");
+  $("screen-verdict").textContent = verdict ? verdict[0] : "";
+  $("screen-meaning").textContent = verdict ? verdict[1] : "";
+  const why = {
+    out_of_domain: "No SpO2: this recording is outside what the model was trained on (often another " +
+      "phone's camera). The heart rate is still valid. A clip oximeter is the reliable way to measure SpO2.",
+    unavailable: "No SpO2: too little of the recording passed the checks. Measure again, keeping still.",
+  }[report.usable === false ? "" : report.spo2_status];
+  $("spo2-meaning").hidden = !why;
+  $("spo2-meaning").textContent = why || "";
+}
+
+// What to do after a refusal, from the first reason that has advice.
+function nextStep(reasons) {
+  const advice = {
+    lens_not_covered: "Cover the rear camera and the flash completely with your fingertip.",
+    channel_clipped: "Press more lightly: the picture is too bright.",
+    motion: "Rest your hand on a table and keep still for the whole recording.",
+    too_short: "Record for at least 30 seconds.",
+    low_snr: "Warm your hands, press gently (not hard) and keep still, then measure again.",
+    no_pulse: "Warm your hands, press gently (not hard) and keep still, then measure again.",
+    hr_out_of_range: "Keep still and measure again; if your pulse feels unusual, see a clinician.",
+    invalid_trace: "Record again with the button above.",
+    truncated: "The file ended early: record or send the full video again.",
+  };
+  const hit = reasons.map((r) => advice[r.code]).find((a) => a);
+  return hit ? "What to do next: " + hit : "";
+}
+
 function show(report, refusal) {
   $("result").hidden = false;
   $("hr").textContent = fmt(report.heart_rate_bpm, 0);
@@ -437,10 +474,12 @@ function show(report, refusal) {
   $("spo2").textContent = report.spo2_status === "below_range" && interval ? "< " + fmt(interval[1], 0) : fmt(report.spo2_percent, 0);
   $("spo2-unit").textContent = interval ? "SpO2, % (90 % interval " + fmt(interval[0], 0) + "-" + fmt(interval[1], 0) + ")" : "SpO2, %";
   $("confidence").textContent = report.confidence === undefined ? "–" : Math.round(100 * report.confidence) + "%";
+  showScreen(report);
   const reasons = (refusal && refusal.reasons) || (report.quality && report.quality.reasons) || [];
   $("refused").hidden = !refusal && report.usable !== false;
   $("reasons").replaceChildren(...(reasons.length ? reasons : [{ message: refusal ? refusal.message : "" }])
     .map((r) => { const li = document.createElement("li"); li.textContent = r.message; return li; }));
+  $("next-step").textContent = nextStep(reasons);
   $("result-notice").textContent = report.notice || "";
   const wave = report.waveform;
   $("wave-box").hidden = !(wave && wave.samples && wave.samples.length > 1);

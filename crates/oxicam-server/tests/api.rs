@@ -46,34 +46,29 @@ async fn seed_curl_call_on_run_returns_the_known_heart_rate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn v1_analyses_takes_a_reference_spo2_and_validates_it() {
+async fn v1_analyses_refuses_the_removed_calibration_and_run_ignores_it() {
     let app = TestApp::new(|_| {});
     let bytes = std::fs::read(good_clip()).unwrap();
-    let upload = |reference: &'static str| {
-        let bytes = bytes.clone();
-        let app = &app;
-        async move {
-            app.upload(
-                "/v1/analyses",
-                &[
-                    ("file", Some("clip.mp4"), "video/mp4", &bytes),
-                    ("reference_spo2", None, "text/plain", reference.as_bytes()),
-                ],
-            )
-            .await
-        }
-    };
-    let ok = upload("97").await;
+    let parts = [
+        ("file", Some("clip.mp4"), "video/mp4", bytes.as_slice()),
+        ("reference_spo2", None, "text/plain", b"97".as_slice()),
+    ];
+    let refused = app.upload("/v1/analyses", &parts).await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    let error = refused.json()["error"].clone();
+    assert_eq!(error["code"], "reference_spo2_removed");
+    assert!(error["message"]
+        .as_str()
+        .unwrap()
+        .contains("Send the recording alone"));
+    // The original route never took the field and still ignores it.
+    let ok = app.upload("/run", &parts).await;
     assert_eq!(ok.status, 200, "{}", ok.text());
     let report = ok.json();
-    assert!(report["heart_rate_bpm"].as_f64().is_some());
-    assert_eq!(report["calibration"]["reference_spo2"], 97.0);
-
-    for bad in ["abc", "150", "", "NaN"] {
-        let refused = upload(bad).await;
-        assert_eq!(refused.status, 400, "reference_spo2={bad:?}");
-        assert_eq!(refused.json()["error"]["code"], "invalid_reference_spo2");
-    }
+    assert_eq!(report["schema_version"], "4");
+    assert!(report.get("calibration").is_none());
+    assert_eq!(report["spo2_status"], "estimated");
+    assert!(["likely", "unlikely", "uncertain"].contains(&report["hypoxaemia"].as_str().unwrap()));
     app.assert_tmp_empty_soon().await;
 }
 

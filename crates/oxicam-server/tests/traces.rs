@@ -76,14 +76,31 @@ async fn a_trace_gets_the_same_report_as_the_video_it_was_measured_from() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_reference_spo2_calibrates_a_trace_as_it_does_a_video() {
+async fn a_trace_gets_the_screen_and_a_reference_spo2_is_refused() {
     let app = TestApp::new(|_| {});
     let mut body = serde_json::to_value(TraceUpload::delta(&good_trace())).unwrap();
     body["reference_spo2"] = json!(97);
+    let refused = app.post("/v1/traces", JSON, to_json(&body)).await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(refused.json()["error"]["code"], "reference_spo2_removed");
+    body.as_object_mut().unwrap().remove("reference_spo2");
     body["device"] = json!({ "extractor": "webcodecs", "torch": false, "frames_dropped": 0 });
     let response = app.post("/v1/traces", JSON, to_json(&body)).await;
     assert_eq!(response.status, 200, "{}", response.text());
-    assert_eq!(response.json()["calibration"]["reference_spo2"], 97.0);
+    let report = response.json();
+    assert!(report.get("calibration").is_none());
+    if matches!(
+        report["spo2_status"].as_str(),
+        Some("estimated" | "below_range")
+    ) {
+        let verdict = report["hypoxaemia"].as_str().unwrap();
+        assert!(
+            ["likely", "unlikely", "uncertain"].contains(&verdict),
+            "{verdict}"
+        );
+    } else {
+        assert!(report["hypoxaemia"].is_null());
+    }
     let metrics = app.admin_get("/metrics").await.text();
     assert!(
         metrics.contains(r#"oxicam_trace_uploads_total{extractor="webcodecs"} 1"#),
@@ -241,11 +258,11 @@ async fn bad_traces_get_a_4xx_naming_the_problem() {
             "not_an_integer",
         ),
         (
-            "bad reference",
+            "removed calibration field",
             JSON,
-            edited(|b| b["reference_spo2"] = json!(30)),
+            edited(|b| b["reference_spo2"] = json!(97)),
             400,
-            "invalid_reference_spo2",
+            "reference_spo2_removed",
         ),
         (
             "nested device hint",

@@ -1,14 +1,12 @@
 //! The estimator: trace -> resampled, filtered channels -> windows (heart rate, SNR, SpO2
 //! features, gates) -> a `Report` with a robust summary, or a refusal with reasons.
 
-use std::ops::RangeInclusive;
-
 use crate::dsp::{detrend_linear, resample_uniform, Butterworth};
 use crate::features::WindowFeatures;
 use crate::quality::Gate;
 use crate::report::{
-    Calibration, ChannelInfo, ModelInfo, Quality, QualityReason, Report, Waveform, WindowResult,
-    NOTICE, REPORT_SCHEMA_VERSION,
+    ChannelInfo, ModelInfo, Quality, QualityReason, Report, Waveform, WindowResult, NOTICE,
+    REPORT_SCHEMA_VERSION,
 };
 use crate::spectrum::{power_spectrum, PowerSpectrum, PulsePeak};
 use crate::spo2::features::ChannelMeasures;
@@ -49,16 +47,9 @@ const MAX_TRACE_S: f64 = 4.0 * 3600.0;
 pub const HR_MIN_BPM: f64 = 40.0;
 pub const HR_MAX_BPM: f64 = 200.0;
 
-/// Reference oximeter readings (%) accepted for calibration; anything else is a typo or a
-/// device error, refused by the CLI and the HTTP API alike.
-pub const REFERENCE_SPO2_RANGE: RangeInclusive<f64> = 50.0..=100.0;
-
 /// Tunable settings of one analysis. `Default` gives the product's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnalysisOptions {
-    /// A reading from a reference oximeter taken at the start of the recording: shifts the
-    /// SpO2 estimates by the offset measured over the first `calibration_span_s`.
-    pub reference_spo2: Option<f64>,
     pub window_s: f64,
     pub hop_s: f64,
     /// Seconds discarded at the start while exposure and finger settle.
@@ -66,19 +57,16 @@ pub struct AnalysisOptions {
     /// Minimum duration left after trimming.
     pub min_usable_s: f64,
     pub min_snr_db: f64,
-    pub calibration_span_s: f64,
 }
 
 impl Default for AnalysisOptions {
     fn default() -> Self {
         AnalysisOptions {
-            reference_spo2: None,
             window_s: 10.0,
             hop_s: 2.0,
             settle_s: 3.0,
             min_usable_s: 10.0,
             min_snr_db: 3.0,
-            calibration_span_s: 60.0,
         }
     }
 }
@@ -157,7 +145,7 @@ pub struct WindowDetail {
     pub features: Option<WindowFeatures>,
     /// Per-channel pulse measures the SpO2 model reads.
     pub measures: Option<ChannelMeasures>,
-    /// SpO2 model output before calibration and the range rule (`NotUsable` until a model
+    /// SpO2 model output before the range rule (`NotUsable` until a model
     /// has estimated it).
     pub spo2: RawSpo2,
     pub gates: Vec<Gate>,
@@ -548,7 +536,7 @@ impl PreparedTrace {
     }
 
     /// The report: a refusal with the most frequent reasons, or the medians of the usable
-    /// windows with a confidence, calibration and perfusion index.
+    /// windows with a confidence, the hypoxaemia screen and perfusion index.
     fn summarise(
         &self,
         windows: &[WindowDetail],
@@ -573,16 +561,14 @@ impl PreparedTrace {
                 self.analysed_s,
                 truncated,
             );
-            report.windows = window_results(windows, 0.0, model);
+            report.windows = window_results(windows, model);
             report.channels = channels;
             report.waveform = waveform;
             return report;
         }
 
         let raw: Vec<RawSpo2> = windows.iter().map(|w| w.spo2).collect();
-        let calibration = calibrate(windows, &usable, &raw, opts);
-        let offset = calibration.as_ref().map_or(0.0, |c| c.offset);
-        let spo2 = spo2::summarise(model, &raw, offset);
+        let spo2 = spo2::summarise(model, &raw);
 
         let mut report = base_report(model, &[], self.analysed_s, truncated);
         report.channels = channels;
@@ -592,13 +578,13 @@ impl PreparedTrace {
         report.spo2_percent = spo2.percent.map(|v| round_to(v, 0.1));
         report.spo2_interval_percent = rounded_interval(&spo2);
         report.spo2_status = spo2.status;
+        report.hypoxaemia = spo2.hypoxaemia;
         report.confidence = confidence(windows.len(), &usable, opts);
         report.usable = true;
         if let Some(reason) = spo2_reason(&spo2, model) {
             report.quality.reasons.insert(0, reason);
         }
-        report.windows = window_results(windows, offset, model);
-        report.calibration = calibration;
+        report.windows = window_results(windows, model);
         report.perfusion_index =
             median(usable.iter().filter_map(|w| w.perfusion_index()).collect())
                 .map(|v| round_to(v, 0.001));
@@ -619,6 +605,7 @@ fn base_report(model: &Spo2Model, gates: &[Gate], analysed_s: f64, truncated: bo
         spo2_percent: None,
         spo2_interval_percent: None,
         spo2_status: Spo2Status::Unavailable,
+        hypoxaemia: None,
         confidence: 0.0,
         usable: false,
         quality: Quality { reasons },
@@ -630,7 +617,6 @@ fn base_report(model: &Spo2Model, gates: &[Gate], analysed_s: f64, truncated: bo
         notice: NOTICE.to_string(),
         waveform: None,
         channels: ChannelInfo::default(),
-        calibration: None,
         perfusion_index: None,
         analysed_s,
     }
@@ -687,29 +673,6 @@ fn refusal_gates(windows: &[WindowDetail], lens_not_covered: bool) -> Vec<Gate> 
     gates
 }
 
-/// The per-user calibration: the reference reading minus the median estimate over the first
-/// `calibration_span_s` (or over the whole recording when that span has none).
-fn calibrate(
-    windows: &[WindowDetail],
-    usable: &[&WindowDetail],
-    raw: &[RawSpo2],
-    opts: &AnalysisOptions,
-) -> Option<Calibration> {
-    let reference = opts.reference_spo2.filter(|r| r.is_finite())?;
-    let first = windows.first().map_or(0.0, |w| w.start_s);
-    let early: Vec<f64> = usable
-        .iter()
-        .filter(|w| w.start_s < first + opts.calibration_span_s)
-        .filter_map(|w| w.spo2.estimate())
-        .collect();
-    median(early)
-        .or_else(|| median(raw.iter().filter_map(RawSpo2::estimate).collect()))
-        .map(|est| Calibration {
-            reference_spo2: reference,
-            offset: round_to(reference - est, 0.01),
-        })
-}
-
 /// An interval rounded to 0.1 for the report.
 fn rounded_interval(a: &Spo2Answer) -> Option<[f64; 2]> {
     a.interval
@@ -752,9 +715,9 @@ fn confidence(window_count: usize, usable: &[&WindowDetail], opts: &AnalysisOpti
     round_to(frac * (0.5 + 0.5 * snr_term), 0.01)
 }
 
-fn window_results(windows: &[WindowDetail], offset: f64, model: &Spo2Model) -> Vec<WindowResult> {
+fn window_results(windows: &[WindowDetail], model: &Spo2Model) -> Vec<WindowResult> {
     let raw: Vec<RawSpo2> = windows.iter().map(|w| w.spo2).collect();
-    let answers = spo2::apply_range(model, &raw, offset);
+    let answers = spo2::apply_range(model, &raw);
     windows
         .iter()
         .zip(answers)
@@ -776,6 +739,7 @@ fn window_results(windows: &[WindowDetail], offset: f64, model: &Spo2Model) -> V
                 spo2_percent: a.percent.map(|v| round_to(v, 0.1)),
                 spo2_interval_percent: rounded_interval(&a),
                 spo2_status: a.status,
+                hypoxaemia: a.hypoxaemia,
                 usable,
                 reasons,
                 snr_db: w.peak.map(|p| round_to(p.snr_db, 0.01)),

@@ -9,6 +9,7 @@ use crate::features::{Feature, WindowFeatures};
 use crate::ridge::{Intercept, Ridge};
 use crate::spo2::domain::quantile_sorted;
 use crate::spo2::model::Spo2Model;
+use crate::spo2::screen::{Hypoxaemia, ScreenScore, HYPOXAEMIA_BELOW};
 use crate::spo2::training::{
     fit, fit_spec, select, Family, FeatureCache, Selection, TrainingRecording,
 };
@@ -110,6 +111,17 @@ pub struct RecordingScore {
     pub spo2_mae: Option<f64>,
     pub spo2_bias: Option<f64>,
     pub baseline_spo2_mae: Option<f64>,
+    /// Every labelled window's answer, for plots (not in the JSON report).
+    #[serde(skip)]
+    pub series: Vec<WindowPoint>,
+}
+
+/// One labelled window of a recording as the evaluation answered it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowPoint {
+    pub centre_s: f64,
+    pub label: f64,
+    pub answer: Spo2Answer,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -303,7 +315,7 @@ pub fn training_recordings<'a>(groups: &[RecordingWindows<'a>]) -> Vec<TrainingR
 /// SpO2 answers of a model for a recording's windows (no calibration).
 pub fn answer_windows(model: &Spo2Model, windows: &[LabelledWindow]) -> Vec<Spo2Answer> {
     let inputs: Vec<WindowInput> = windows.iter().map(|w| w.detail.spo2_input()).collect();
-    apply_range(model, &raw_series(model, &inputs), 0.0)
+    apply_range(model, &raw_series(model, &inputs))
 }
 
 /// Chooses (leave-one-subject-out over `groups`) and fits the shipped family's model on
@@ -518,12 +530,20 @@ pub struct Spo2Scores {
     pub specificity_below_90: Option<f64>,
     pub baseline_sensitivity_below_90: Option<f64>,
     pub baseline_specificity_below_90: Option<f64>,
+    /// The hypoxaemia screen on the labelled windows it was given for (`estimated` and
+    /// `below_range`), and the constant baseline's verdict (training mean below 90 % or not)
+    /// on the same windows.
+    #[serde(default)]
+    pub screen: ScreenScore,
+    #[serde(default)]
+    pub baseline_screen: ScreenScore,
 }
 
 fn spo2_scores(scored: &[Scored]) -> Spo2Scores {
     let (mut pairs, mut base) = (Vec::new(), Vec::new());
     let (mut windows, mut below, mut below_true, mut ood) = (0, 0, 0, 0);
     let (mut inside, mut widths) = (0usize, Vec::new());
+    let (mut screened, mut baseline_screened) = (Vec::new(), Vec::new());
     for s in scored {
         for (w, a) in s.group.windows.iter().zip(&s.spo2) {
             let Some(y) = w.spo2_label else { continue };
@@ -545,6 +565,15 @@ fn spo2_scores(scored: &[Scored]) -> Spo2Scores {
             if let Some([lo, hi]) = a.interval {
                 inside += usize::from(y >= lo && y <= hi);
                 widths.push(hi - lo);
+            }
+            if let Some(verdict) = a.hypoxaemia {
+                screened.push((verdict, y));
+                let constant = if s.baseline_spo2 < HYPOXAEMIA_BELOW {
+                    Hypoxaemia::Likely
+                } else {
+                    Hypoxaemia::Unlikely
+                };
+                baseline_screened.push((constant, y));
             }
         }
     }
@@ -574,6 +603,8 @@ fn spo2_scores(scored: &[Scored]) -> Spo2Scores {
         specificity_below_90: round4(detection.specificity),
         baseline_sensitivity_below_90: round4(baseline_detection.sensitivity),
         baseline_specificity_below_90: round4(baseline_detection.specificity),
+        screen: ScreenScore::of(&screened).rounded(),
+        baseline_screen: ScreenScore::of(&baseline_screened).rounded(),
     }
 }
 
@@ -658,7 +689,7 @@ fn loso_family<'a>(
                         .map(|w| w.detail.spo2_input())
                         .collect();
                     let raw = raw_series_with(&f.spec, |x| f.fitted.predict(x), &inputs);
-                    apply_range_with(&f.spec, &raw, 0.0)
+                    apply_range_with(&f.spec, &raw)
                 }
                 None => vec![Spo2Answer::NONE; group.windows.len()],
             };
@@ -740,6 +771,7 @@ fn summarise(
         let mut rec_spo2 = Vec::new();
         let mut rec_base = Vec::new();
         let mut labelled = 0;
+        let mut series = Vec::new();
         for (w, pred) in s.group.windows.iter().zip(&s.spo2) {
             if w.hr_label.is_some() {
                 hr_labelled += 1;
@@ -753,6 +785,11 @@ fn summarise(
             }
             let Some(y) = w.spo2_label else { continue };
             labelled += 1;
+            series.push(WindowPoint {
+                centre_s: 0.5 * (w.detail.start_s + w.detail.end_s),
+                label: y,
+                answer: *pred,
+            });
             if let Some(p) = pred.percent {
                 rec_spo2.push((p, y));
                 rec_base.push((s.baseline_spo2, y));
@@ -769,6 +806,7 @@ fn summarise(
             spo2_mae: round4(mae(&rec_spo2)),
             spo2_bias: round4(bias(&rec_spo2)),
             baseline_spo2_mae: round4(mae(&rec_base)),
+            series,
         });
         hr_pairs.extend(rec_hr);
     }

@@ -42,14 +42,14 @@ pub mod trace;
 
 pub use analysis::{
     analyze, analyze_detailed, assess_windows, Analysis, AnalysisOptions, WindowDetail,
-    REFERENCE_SPO2_RANGE,
 };
 pub use features::{Feature, WindowFeatures};
 pub use quality::Gate;
 pub use report::{
-    Calibration, ChannelInfo, ModelInfo, Quality, QualityReason, Report, VideoMeta, Waveform,
-    WindowResult, REPORT_SCHEMA_VERSION,
+    ChannelInfo, ModelInfo, Quality, QualityReason, Report, VideoMeta, Waveform, WindowResult,
+    REPORT_SCHEMA_VERSION,
 };
 pub use spo2::model::{ModelError, Spo2Model};
+pub use spo2::screen::Hypoxaemia;
 pub use spo2::Spo2Status;
 pub use trace::{Channel, FrameSample, Trace};

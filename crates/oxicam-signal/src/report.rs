@@ -2,6 +2,9 @@
 //! serializer. Fields marked optional are absent when the recording was refused.
 //!
 //! The schema is versioned by [`Report::schema_version`], serialised first:
+//! - `"4"`: `hypoxaemia` (`likely`, `unlikely`, `uncertain`) for the recording and each
+//!   window; `calibration` and the upload field `reference_spo2` are gone (a reference
+//!   reading made the estimates worse on held-out subjects, see models/README.md).
 //! - `"3"`: `spo2_interval_percent` and `spo2_status` for the recording and each window;
 //!   `spo2_percent` is no longer clamped to the model's range but absent when the estimate
 //!   lies outside it or outside the model's domain; reason codes `spo2_out_of_domain`,
@@ -15,11 +18,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::quality::Gate;
+pub use crate::spo2::screen::Hypoxaemia;
 pub use crate::spo2::Spo2Status;
 use crate::trace::Channel;
 
 /// The version written into every new [`Report`].
-pub const REPORT_SCHEMA_VERSION: &str = "3";
+pub const REPORT_SCHEMA_VERSION: &str = "4";
 
 /// Reports written before the schema was versioned carry no version field.
 fn unversioned() -> String {
@@ -62,6 +66,9 @@ pub struct WindowResult {
     /// `out_of_domain` (withheld: outside what the model was trained on) or `unavailable`.
     #[serde(default)]
     pub spo2_status: Spo2Status,
+    /// Hypoxaemia screen (SpO2 < 90 %) for this window, see [`Report::hypoxaemia`].
+    #[serde(default)]
+    pub hypoxaemia: Option<Hypoxaemia>,
     pub usable: bool,
     /// Reason codes that made this window unusable (empty when usable), then
     /// `spo2_out_of_domain` or `spo2_below_range` when SpO2 alone was withheld.
@@ -132,16 +139,6 @@ pub struct ChannelInfo {
     pub excluded: Vec<Channel>,
 }
 
-/// The per-user calibration applied to the SpO2 estimate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Calibration {
-    /// The reading the user supplied (from a reference oximeter at the start of the recording).
-    pub reference_spo2: f64,
-    /// Added to every SpO2 estimate: reference minus the model's estimate over the first minute.
-    pub offset: f64,
-}
-
 /// The answer for one recording.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -161,7 +158,16 @@ pub struct Report {
     /// says why in one sentence; the heart rate is still given) or `unavailable`.
     #[serde(default)]
     pub spo2_status: Spo2Status,
-    /// 0-1: how much to trust the numbers (share and quality of usable windows).
+    /// Hypoxaemia screen (SpO2 < 90 %), given with `estimated` and `below_range`: `likely`
+    /// when the model's screening interval around the estimate lies below 90 %, `unlikely`
+    /// when it lies at or above 90 %, `uncertain` when it straddles 90 %. The screening
+    /// interval's level is in the model file (`screen`), chosen so that at most 30 % of
+    /// held-out training windows are left uncertain.
+    #[serde(default)]
+    pub hypoxaemia: Option<Hypoxaemia>,
+    /// 0-1: signal quality, not accuracy: the share of windows that passed the quality gates,
+    /// times 0.5-1 as the median pulse SNR rises from the gate (3 dB) to 10 dB above it.
+    /// SpO2's uncertainty is its interval.
     pub confidence: f64,
     pub usable: bool,
     pub quality: Quality,
@@ -174,8 +180,6 @@ pub struct Report {
     pub waveform: Option<Waveform>,
     #[serde(default)]
     pub channels: ChannelInfo,
-    #[serde(default)]
-    pub calibration: Option<Calibration>,
     /// Median perfusion index over usable windows (%).
     #[serde(default)]
     pub perfusion_index: Option<f64>,

@@ -44,7 +44,7 @@ fn answers(model: &Spo2Model, rgb: &[[f64; 3]]) -> Vec<(Spo2Status, Option<f64>)
     let trace = Trace::from_rgb_rows(rgb, 30.0);
     let a = analyze_detailed(&trace, model, &options());
     let raw: Vec<_> = a.windows.iter().map(|w| w.spo2).collect();
-    apply_range(model, &raw, 0.0)
+    apply_range(model, &raw)
         .into_iter()
         .map(|x| (x.status, x.estimate))
         .collect()
@@ -270,7 +270,7 @@ fn welltory_other_phones_are_withheld_or_answered_above_90() {
         let a = analyze_detailed(&welltory_trace(&text), &model, &options());
         usable += a.windows.iter().filter(|w| w.usable()).count();
         let raw: Vec<_> = a.windows.iter().map(|w| w.spo2).collect();
-        for x in apply_range(&model, &raw, 0.0) {
+        for x in apply_range(&model, &raw) {
             match x.status {
                 Spo2Status::Estimated => {
                     answered += 1;

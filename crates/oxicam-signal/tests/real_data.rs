@@ -117,8 +117,8 @@ fn the_shipped_model_is_reproduced_by_training_on_the_shared_data() {
     );
     assert!(
         same_json(&s, &t),
-        "models/spo2-2026.2.json is stale: run `oxicam train --data ../shared/data/uw-phone-oximetry \
-         --out models/spo2-2026.2.json`\nshipped {s}\ntrained {t}"
+        "models/spo2-2026.3.json is stale: run `oxicam train --data ../shared/data/uw-phone-oximetry \
+         --out models/spo2-2026.3.json`\nshipped {s}\ntrained {t}"
     );
 }
 

@@ -268,25 +268,24 @@ fn one_channel_in_range_gives_heart_rate_without_spo2() {
 }
 
 #[test]
-fn calibration_shifts_spo2_to_the_reference_reading() {
+fn every_spo2_answer_carries_the_screen_of_the_shipped_model() {
     let trace = Synth::uw_like().trace();
     let model = shipped_model();
-    let plain = analyze(&trace, &model, &AnalysisOptions::default());
-    let opts = AnalysisOptions {
-        reference_spo2: Some(97.0),
-        ..AnalysisOptions::default()
-    };
-    let cal = analyze(&trace, &model, &opts);
-    let c = cal.calibration.as_ref().unwrap();
-    assert_eq!(c.reference_spo2, 97.0);
-    // A steady synthetic signal: the calibrated estimate is the reference reading.
-    assert!(
-        (cal.spo2_percent.unwrap() - 97.0).abs() < 0.3,
-        "{:?}",
-        cal.spo2_percent
+    let screen = model.screen.expect("the shipped model has a screen");
+    let r = analyze(&trace, &model, &AnalysisOptions::default());
+    assert_eq!(r.spo2_status, Spo2Status::Estimated);
+    assert_eq!(
+        r.hypoxaemia,
+        Some(screen.classify(r.spo2_percent.unwrap())),
+        "{r:?}"
     );
-    assert!((plain.spo2_percent.unwrap() + c.offset - 97.0).abs() < 0.3);
-    assert!(plain.calibration.is_none());
+    for w in &r.windows {
+        let screened = matches!(
+            w.spo2_status,
+            Spo2Status::Estimated | Spo2Status::BelowRange
+        );
+        assert_eq!(w.hypoxaemia.is_some(), screened, "{w:?}");
+    }
 }
 
 #[test]
@@ -319,7 +318,7 @@ fn json_has_the_contract_fields() {
     // The schema version comes first, so a reader sees it before anything it may not know.
     let text = serde_json::to_string(&r).unwrap();
     assert!(
-        text.starts_with(r#"{"schema_version":"3","#),
+        text.starts_with(r#"{"schema_version":"4","#),
         "{}",
         &text[..40]
     );

@@ -8,8 +8,6 @@ use oxicam_signal::{analyze, AnalysisOptions, ModelError, Report, Spo2Model, Tra
 
 use crate::{extract_trace, DecodeOptions, VideoError};
 
-pub use oxicam_signal::REFERENCE_SPO2_RANGE;
-
 /// The default model's text (see build.rs).
 const DEFAULT_MODEL_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/default_model.json"));
 

@@ -3,12 +3,14 @@
 //!
 //! Flow: [`features::ChannelMeasures`] per window -> [`context_features`] (median over nearby
 //! windows) -> domain box -> ridge -> median smoothing -> [`apply_range`] (estimate, below the
-//! range, or withheld) -> [`summarise`] for the recording.
+//! range, or withheld) -> [`summarise`] for the recording; [`screen`] turns an estimate into
+//! a hypoxaemia verdict.
 
 pub mod conformal;
 pub mod domain;
 pub mod features;
 pub mod model;
+pub mod screen;
 pub mod training;
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use domain::DomainIssue;
 use features::{ChannelMeasures, Spo2Feature};
 use model::Spo2Model;
+use screen::{Hypoxaemia, ScreenRule};
 
 /// What the SpO2 pipeline needs of one window.
 #[derive(Debug, Clone, Copy)]
@@ -144,6 +147,7 @@ pub struct Spo2Spec {
     pub levels: domain::LevelBox,
     pub interval: conformal::ConformalInterval,
     pub output_range: [f64; 2],
+    pub screen: Option<ScreenRule>,
 }
 
 impl Spo2Model {
@@ -156,6 +160,7 @@ impl Spo2Model {
             levels: self.levels,
             interval: self.interval,
             output_range: self.output_range,
+            screen: self.screen,
         }
     }
 }
@@ -256,6 +261,8 @@ pub struct Spo2Answer {
     /// 90 % nominal interval: when `Estimated` or `BelowRange`.
     pub interval: Option<[f64; 2]>,
     pub issue: Option<DomainIssue>,
+    /// The hypoxaemia screen: when `Estimated` or `BelowRange` and the model has a screen.
+    pub hypoxaemia: Option<Hypoxaemia>,
 }
 
 impl Spo2Answer {
@@ -266,6 +273,7 @@ impl Spo2Answer {
         percent: None,
         interval: None,
         issue: None,
+        hypoxaemia: None,
     };
 
     fn from_estimate(spec: &Spo2Spec, v: f64) -> Spo2Answer {
@@ -289,6 +297,7 @@ impl Spo2Answer {
             percent,
             interval,
             issue,
+            hypoxaemia: interval.and(spec.screen).map(|s| s.classify(v)),
         }
     }
 
@@ -299,29 +308,30 @@ impl Spo2Answer {
             percent: None,
             interval: None,
             issue,
+            hypoxaemia: None,
         }
     }
 }
 
-/// The range rule per window, after adding a calibration offset.
-pub fn apply_range(model: &Spo2Model, raw: &[RawSpo2], offset: f64) -> Vec<Spo2Answer> {
-    apply_range_with(&model.spec(), raw, offset)
+/// The range rule and the screen per window.
+pub fn apply_range(model: &Spo2Model, raw: &[RawSpo2]) -> Vec<Spo2Answer> {
+    apply_range_with(&model.spec(), raw)
 }
 
 /// As [`apply_range`] for any model's spec.
-pub fn apply_range_with(spec: &Spo2Spec, raw: &[RawSpo2], offset: f64) -> Vec<Spo2Answer> {
+pub fn apply_range_with(spec: &Spo2Spec, raw: &[RawSpo2]) -> Vec<Spo2Answer> {
     raw.iter()
         .map(|r| match r {
             RawSpo2::NotUsable => Spo2Answer::without(Spo2Status::Unavailable, None),
             RawSpo2::Issue(i) => Spo2Answer::without(Spo2Status::OutOfDomain, Some(*i)),
-            RawSpo2::Estimate(v) => Spo2Answer::from_estimate(spec, v + offset),
+            RawSpo2::Estimate(v) => Spo2Answer::from_estimate(spec, *v),
         })
         .collect()
 }
 
 /// The recording's answer: the median of the in-domain window estimates when at least half of
 /// the usable windows are in the domain, then the range rule.
-pub fn summarise(model: &Spo2Model, raw: &[RawSpo2], offset: f64) -> Spo2Answer {
+pub fn summarise(model: &Spo2Model, raw: &[RawSpo2]) -> Spo2Answer {
     let usable = raw.iter().filter(|r| **r != RawSpo2::NotUsable).count();
     let estimates: Vec<f64> = raw.iter().filter_map(RawSpo2::estimate).collect();
     if usable == 0 {
@@ -346,7 +356,7 @@ pub fn summarise(model: &Spo2Model, raw: &[RawSpo2], offset: f64) -> Spo2Answer 
         return Spo2Answer::without(Spo2Status::OutOfDomain, Some(issue));
     }
     match median_of(estimates) {
-        Some(m) => Spo2Answer::from_estimate(&model.spec(), m + offset),
+        Some(m) => Spo2Answer::from_estimate(&model.spec(), m),
         None => Spo2Answer::without(Spo2Status::Unavailable, None),
     }
 }
@@ -389,6 +399,14 @@ mod tests {
                 calibration_windows: 100,
             },
             output_range: [70.0, 100.0],
+            screen: Some(ScreenRule {
+                interval: ConformalInterval {
+                    level: 0.7,
+                    half_width: 4.0,
+                    calibration_windows: 100,
+                },
+                training_uncertain_share: 0.2,
+            }),
             provenance: serde_json::Value::Null,
         }
     }
@@ -416,7 +434,7 @@ mod tests {
             })
             .collect();
         let raw = raw_series(&m, &inputs);
-        (apply_range(&m, &raw, 0.0), summarise(&m, &raw, 0.0))
+        (apply_range(&m, &raw), summarise(&m, &raw))
     }
 
     #[test]
@@ -431,15 +449,19 @@ mod tests {
         assert_eq!(w[0].status, Spo2Status::Estimated);
         assert!((w[0].percent.unwrap() - 85.0).abs() < 1e-9);
         assert_eq!(w[0].interval, Some([75.0, 95.0]));
+        // 85 +- 4 lies below 90.
+        assert_eq!(w[0].hypoxaemia, Some(Hypoxaemia::Likely));
         // 65 %: below the range the model knows, no number, an interval that says how high.
         assert_eq!(w[1].status, Spo2Status::BelowRange);
         assert_eq!(w[1].percent, None);
         let [_, hi] = w[1].interval.unwrap();
         assert!((hi - 75.0).abs() < 1e-9);
+        assert_eq!(w[1].hypoxaemia, Some(Hypoxaemia::Likely));
         // 105 %: withheld, not reported as 100.
         assert_eq!(w[2].status, Spo2Status::OutOfDomain);
         assert_eq!(w[2].issue, Some(DomainIssue::AboveRange));
         assert_eq!((w[2].percent, w[2].interval), (None, None));
+        assert_eq!(w[2].hypoxaemia, None);
         // Outside the feature box: withheld, naming the feature.
         assert_eq!(
             w[3].issue,
@@ -477,6 +499,7 @@ mod tests {
         let (_, rec) = answers(&[measures(0.0, lv), measures(0.05, lv), measures(0.1, lv)]);
         assert_eq!(rec.status, Spo2Status::Estimated);
         assert!((rec.percent.unwrap() - 90.0).abs() < 1e-9);
+        assert_eq!(rec.hypoxaemia, Some(Hypoxaemia::Uncertain));
         let (_, rec) = answers(&[measures(-0.2, lv), measures(-0.25, lv), measures(0.0, lv)]);
         assert_eq!(rec.status, Spo2Status::BelowRange);
         assert!(rec.interval.is_some() && rec.percent.is_none());

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::conformal::ConformalInterval;
 use super::domain::{DomainBox, LevelBox};
 use super::features::Spo2Feature;
+use super::screen::ScreenRule;
 use crate::ridge::Ridge;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,9 @@ pub struct Spo2Model {
     /// The labels' range in training: estimates above it are withheld, estimates below it
     /// are reported as "below the range the model knows", never as a clamped number.
     pub output_range: [f64; 2],
+    /// The hypoxaemia screen's interval; absent in files written before it existed (no screen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screen: Option<ScreenRule>,
     /// Where the model came from: data, subjects, label source, lag, selection, metrics.
     #[serde(default)]
     pub provenance: serde_json::Value,
@@ -97,9 +101,11 @@ impl Spo2Model {
                 )));
             }
         }
-        let i = &self.interval;
-        if !(i.half_width.is_finite() && i.half_width >= 0.0 && i.level > 0.0 && i.level < 1.0) {
-            return invalid("interval needs a level in (0, 1) and a non-negative half-width");
+        for i in std::iter::once(&self.interval).chain(self.screen.as_ref().map(|s| &s.interval)) {
+            if !(i.half_width.is_finite() && i.half_width >= 0.0 && i.level > 0.0 && i.level < 1.0)
+            {
+                return invalid("intervals need a level in (0, 1) and a non-negative half-width");
+            }
         }
         Ok(())
     }

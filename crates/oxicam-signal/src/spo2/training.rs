@@ -9,6 +9,7 @@ use super::conformal::{ConformalInterval, NOMINAL_LEVEL};
 use super::domain::{DomainBox, LevelBox, BOX_GRID, MIN_HELD_OUT_INSIDE};
 use super::features::FeatureGroup;
 use super::model::{ModelFamily, Spo2Model};
+use super::screen::ScreenRule;
 use super::{context_features, raw_from_states, FeatureState, RawSpo2, Spo2Spec, WindowInput};
 use crate::ridge::{Intercept, Ridge};
 
@@ -263,16 +264,27 @@ pub fn loso_estimates(
     out
 }
 
-/// Residuals (estimate - label) of out-of-fold estimates.
-pub fn residuals(estimates: &[Vec<RawSpo2>], recs: &[TrainingRecording]) -> Vec<f64> {
+/// (estimate, label) pairs of out-of-fold estimates.
+pub fn estimate_label_pairs(
+    estimates: &[Vec<RawSpo2>],
+    recs: &[TrainingRecording],
+) -> Vec<(f64, f64)> {
     estimates
         .iter()
         .zip(recs)
         .flat_map(|(est, rec)| {
             est.iter()
                 .zip(&rec.labels)
-                .filter_map(|(e, l)| Some(e.estimate()? - (*l)?))
+                .filter_map(|(e, l)| Some((e.estimate()?, (*l)?)))
         })
+        .collect()
+}
+
+/// Residuals (estimate - label) of out-of-fold estimates.
+pub fn residuals(estimates: &[Vec<RawSpo2>], recs: &[TrainingRecording]) -> Vec<f64> {
+    estimate_label_pairs(estimates, recs)
+        .into_iter()
+        .map(|(p, y)| p - y)
         .collect()
 }
 
@@ -283,6 +295,9 @@ pub struct Selection {
     /// Leave-one-subject-out SpO2 MAE of the chosen candidate on the training subjects.
     pub inner_spo2_mae: Option<f64>,
     pub interval: ConformalInterval,
+    /// The hypoxaemia screen, chosen on the same out-of-fold estimates (within the output
+    /// range) by [`ScreenRule::choose`].
+    pub screen: Option<ScreenRule>,
     /// Domain box quantile and margin, and the share of held-out training windows inside.
     pub box_quantile: f64,
     pub box_margin: f64,
@@ -300,19 +315,29 @@ pub fn select(
     if subjects(recs).len() < 2 {
         return None;
     }
-    let mut best: Option<(Candidate, f64, Vec<f64>)> = None;
+    // (candidate, out-of-fold MAE, its (estimate, label) pairs)
+    type Scored = (Candidate, f64, Vec<(f64, f64)>);
+    let mut best: Option<Scored> = None;
     for cand in candidates(family) {
-        let res = residuals(&loso_estimates(&cand, recs, cache), recs);
-        if res.is_empty() {
+        let pairs = estimate_label_pairs(&loso_estimates(&cand, recs, cache), recs);
+        if pairs.is_empty() {
             continue;
         }
-        let mae = res.iter().map(|r| r.abs()).sum::<f64>() / res.len() as f64;
+        let mae = pairs.iter().map(|(p, y)| (p - y).abs()).sum::<f64>() / pairs.len() as f64;
         if best.as_ref().is_none_or(|b| mae < b.1) {
-            best = Some((cand, mae, res));
+            best = Some((cand, mae, pairs));
         }
     }
-    let (candidate, mae, res) = best?;
+    let (candidate, mae, pairs) = best?;
+    let res: Vec<f64> = pairs.iter().map(|(p, y)| p - y).collect();
     let interval = ConformalInterval::from_residuals(&res, NOMINAL_LEVEL)?;
+    // The screen sees what the product would screen: estimates up to the output range's top.
+    let screened: Vec<(f64, f64)> = pairs
+        .iter()
+        .copied()
+        .filter(|(p, _)| *p <= OUTPUT_RANGE[1])
+        .collect();
+    let screen = ScreenRule::choose(&screened);
     // Domain box: inside share of each held-out subject's windows under a box fitted on the
     // other subjects, pooled over folds.
     let states = cache.get(recs, candidate.features, candidate.context_s);
@@ -340,6 +365,7 @@ pub fn select(
         candidate,
         inner_spo2_mae: Some(mae),
         interval,
+        screen,
         box_quantile: BOX_GRID[k].0,
         box_margin: BOX_GRID[k].1,
         inner_inside_share: (total > 0).then_some(shares[k]),
@@ -383,6 +409,7 @@ pub fn fit_spec(
             levels,
             interval: selection.interval,
             output_range: OUTPUT_RANGE,
+            screen: selection.screen,
         },
     })
 }
@@ -411,6 +438,7 @@ pub fn fit(
         levels: spec.levels,
         interval: spec.interval,
         output_range: spec.output_range,
+        screen: spec.screen,
         provenance,
     })
 }

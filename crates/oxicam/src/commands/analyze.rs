@@ -9,10 +9,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use oxicam_signal::dataset::parse_rgb_csv;
-use oxicam_signal::{AnalysisOptions, Channel, Report, Spo2Status, Trace};
-use oxicam_video::pipeline::{
-    analyze_trace, analyze_video, load_model, PipelineOptions, REFERENCE_SPO2_RANGE,
-};
+use oxicam_signal::{AnalysisOptions, Channel, Hypoxaemia, Report, Spo2Status, Trace};
+use oxicam_video::pipeline::{analyze_trace, analyze_video, load_model, PipelineOptions};
 use oxicam_video::DecodeOptions;
 
 /// Exit code for a recording that was read but is unusable (refused with reasons).
@@ -28,28 +26,12 @@ pub struct Args {
     /// SpO2 model file (default: the model built into the binary).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// A reading (%) from a reference oximeter at the start of the recording: calibrates SpO2.
-    #[arg(long, value_parser = parse_spo2)]
-    pub reference_spo2: Option<f64>,
     /// Frame rate of a trace CSV.
     #[arg(long, default_value_t = 30.0)]
     pub fps: f64,
     /// Seconds between window starts.
     #[arg(long, default_value_t = AnalysisOptions::default().hop_s)]
     pub hop: f64,
-}
-
-fn parse_spo2(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
-    if REFERENCE_SPO2_RANGE.contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!(
-            "{v} is not a plausible SpO2 reading ({}-{} %)",
-            REFERENCE_SPO2_RANGE.start(),
-            REFERENCE_SPO2_RANGE.end()
-        ))
-    }
 }
 
 fn is_trace_csv(path: &Path) -> bool {
@@ -89,12 +71,6 @@ fn opt(v: Option<f64>, unit: &str) -> String {
 
 fn write_human(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
     writeln!(out, "heart rate   {}", opt(r.heart_rate_bpm, " bpm"))?;
-    let cal = r.calibration.as_ref().map_or(String::new(), |c| {
-        format!(
-            ", calibrated to {} % (offset {:+.1})",
-            c.reference_spo2, c.offset
-        )
-    });
     let spo2 = match (r.spo2_status, r.spo2_interval_percent) {
         (Spo2Status::Estimated, Some([lo, hi])) => format!(
             "{}, 90 % interval {lo:.1}-{hi:.1} %",
@@ -106,12 +82,24 @@ fn write_human(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         (Spo2Status::OutOfDomain, _) => "withheld (outside the model's domain)".to_string(),
         _ => "-".to_string(),
     };
+    writeln!(out, "SpO2         {spo2}   (model {})", r.model.version)?;
+    if let Some(h) = r.hypoxaemia {
+        let verdict = match h {
+            Hypoxaemia::Likely => {
+                "likely (SpO2 < 90 %): repeat, and see a clinician if it persists"
+            }
+            Hypoxaemia::Unlikely => "unlikely (SpO2 >= 90 %)",
+            Hypoxaemia::Uncertain => {
+                "uncertain: the recording cannot tell whether SpO2 is below 90 %"
+            }
+        };
+        writeln!(out, "hypoxaemia   {verdict}")?;
+    }
     writeln!(
         out,
-        "SpO2         {spo2}   (model {}{cal})",
-        r.model.version
+        "confidence   {:.2} (signal quality: share of the recording that passed the checks)",
+        r.confidence
     )?;
-    writeln!(out, "confidence   {:.2}", r.confidence)?;
     writeln!(
         out,
         "verdict      {}",
@@ -187,7 +175,6 @@ pub fn analyze_file(args: &Args) -> anyhow::Result<Report> {
     anyhow::ensure!(args.hop > 0.0, "--hop must be positive");
     let model = load_model(args.model.as_deref())?;
     let analysis = AnalysisOptions {
-        reference_spo2: args.reference_spo2,
         hop_s: args.hop,
         ..AnalysisOptions::default()
     };
@@ -249,7 +236,6 @@ mod tests {
             file,
             json: false,
             model: None,
-            reference_spo2: None,
             fps: 30.0,
             hop: 2.0,
         }

@@ -26,6 +26,10 @@ pub struct Args {
     /// product's and fills the summary table). Default: every family tried, ridge first.
     #[arg(long = "family", value_enum)]
     pub families: Vec<FamilyArg>,
+    /// Also write SVG plots into this folder: a Bland-Altman plot of the answered windows
+    /// and one time series per recording (estimate, 90 % interval, reference, screen).
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -95,6 +99,27 @@ fn metric_rows(r: &EvalReport) -> Vec<(String, String, String)> {
             pct(sp.baseline_specificity_below_90),
         ),
         (
+            format!(
+                "screen < 90 %: sensitivity (n={})",
+                sp.screen.decided_below_90
+            ),
+            pct(sp.screen.sensitivity),
+            pct(sp.baseline_screen.sensitivity),
+        ),
+        (
+            format!(
+                "screen < 90 %: specificity (n={})",
+                sp.screen.decided_at_or_above_90
+            ),
+            pct(sp.screen.specificity),
+            pct(sp.baseline_screen.specificity),
+        ),
+        (
+            format!("screen: uncertain (of {})", sp.screen.windows),
+            pct(sp.screen.uncertain_share),
+            pct(sp.baseline_screen.uncertain_share),
+        ),
+        (
             "coverage (windows with SpO2)".into(),
             pct(Some(sp.coverage)),
             blank(),
@@ -158,7 +183,7 @@ fn write_spo2_row(
         .join("/");
     writeln!(
         out,
-        "{:<8} {:>6} {:>7} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6} {:>17} {:>5} {:>4}  {}",
+        "{:<8} {:>6} {:>7} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6} {:>17} {:>5} {:>4} {:>17}  {}",
         name,
         s.windows,
         pct(Some(s.coverage)),
@@ -171,6 +196,12 @@ fn write_spo2_row(
         arms,
         s.below_range,
         s.out_of_domain,
+        format!(
+            "{}/{}/{}",
+            pct(s.screen.sensitivity),
+            pct(s.screen.specificity),
+            pct(s.screen.uncertain_share)
+        ),
         chosen
     )
 }
@@ -201,14 +232,14 @@ pub fn write_report(out: &mut impl Write, r: &EvalReport) -> std::io::Result<()>
         writeln!(out, "SpO2, family {}: {}", f.family.name(), f.description)?;
         writeln!(
             out,
-            "{:<8} {:>6} {:>7} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6} {:>17} {:>5} {:>4}  chosen inside the fold",
+            "{:<8} {:>6} {:>7} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6} {:>17} {:>5} {:>4} {:>17}  chosen inside the fold",
             "fold", "labels", "answer", "MAE", "RMSE", "bias", "const", "in-int", "width",
-            "Arms 70/80/90-100", "below", "ood"
+            "Arms 70/80/90-100", "below", "ood", "screen sens/spec/unc"
         )?;
         for fold in &f.folds {
             let chosen = fold.selection.as_ref().map_or("-".to_string(), |s| {
                 format!(
-                    "{:?}, context {} s, {}, smoothing {} s, box q {} +{}, half-width {:.1} (inner MAE {})",
+                    "{:?}, context {} s, {}, smoothing {} s, box q {} +{}, half-width {:.1} (inner MAE {}), screen {}",
                     s.candidate.features,
                     s.candidate.context_s,
                     match s.candidate.regressor {
@@ -220,7 +251,12 @@ pub fn write_report(out: &mut impl Write, r: &EvalReport) -> std::io::Result<()>
                     s.box_quantile,
                     s.box_margin,
                     s.interval.half_width,
-                    num(s.inner_spo2_mae)
+                    num(s.inner_spo2_mae),
+                    s.screen.map_or("-".to_string(), |r| format!(
+                        "{:.0} % +-{:.1}",
+                        100.0 * r.interval.level,
+                        r.interval.half_width
+                    ))
                 )
             });
             write_spo2_row(out, &fold.held_out, &fold.spo2, &chosen)?;
@@ -274,5 +310,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         write_report(&mut out, &report)?;
     }
     out.flush()?;
+    if let Some(dir) = &args.plot {
+        for file in super::plot::write_plots(dir, &report)? {
+            eprintln!("wrote {}", file.display());
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
