@@ -3,10 +3,11 @@
 
 use crate::dsp::{detrend_linear, resample_uniform, Butterworth};
 use crate::features::WindowFeatures;
+use crate::heart_rate::{self, HeartRateOptions, HeartRateTrack, PulseChannels};
 use crate::quality::Gate;
 use crate::report::{
-    ChannelInfo, ModelInfo, Quality, QualityReason, Report, Waveform, WindowResult, NOTICE,
-    REPORT_SCHEMA_VERSION,
+    Beats, ChannelInfo, ModelInfo, Quality, QualityReason, Report, Waveform, WindowResult,
+    NOTICE, REPORT_SCHEMA_VERSION,
 };
 use crate::spectrum::{power_spectrum, PowerSpectrum, PulsePeak};
 use crate::spo2::features::ChannelMeasures;
@@ -30,8 +31,21 @@ const LEVEL_FLOOR: f64 = 5.0;
 const LEVEL_CEILING: f64 = 250.0;
 /// A channel with more than this share of clipped pixels is out of range.
 const MAX_CLIPPED_PIXEL_SHARE: f64 = 0.25;
-/// Luma SD over the grid (8-bit) above which the frame shows a scene, not a lit fingertip.
+/// A frame shows a scene, not a lit fingertip, when the luma of its grid cells varies by more
+/// than this (8-bit SD) or this share of its mean luma: a fingertip diffuses the light into a
+/// near-uniform glow (rendered fingertips: 0.02), while rooms, objects and test patterns,
+/// even out of focus, vary by 0.1-0.9.
 const SCENE_GRID_SD: f64 = 20.0;
+const SCENE_GRID_RELATIVE_SD: f64 = 0.15;
+/// Mean luma below which the relative grid SD is taken against this floor (sensor noise in
+/// the dark is not texture).
+const SCENE_LUMA_FLOOR: f64 = 8.0;
+/// A recording (or window) is a scene when at least this share of its frames are.
+const SCENE_FRAME_SHARE: f64 = 0.5;
+/// Red dominance of a fingertip lit by the torch (red over the larger of green and blue);
+/// real phones give 3-80 (Welltory). Cameras that white-balance the glow (the UW study's)
+/// are not red, but always show a pulse.
+const FINGER_RED_DOMINANCE: f64 = 1.5;
 /// Motion: baseline moves by more than this share within a window, or the band-passed signal
 /// bursts to this many robust SDs / this multiple of the recording's typical amplitude.
 /// Floor for the RMS of the relative (AC/DC) pulse in the best channel of a window. The UW
@@ -43,6 +57,9 @@ const MOTION_BURST_SIGMAS: f64 = 6.0;
 const MOTION_RMS_RATIO: f64 = 3.0;
 /// Longest timeline accepted (s); longer means broken timestamps, not a fingertip recording.
 const MAX_TRACE_S: f64 = 4.0 * 3600.0;
+/// Frames further apart than this leave a gap: the samples resampled across it are cut out
+/// like motion (phones drop frames; 0.25 s is several frames at any phone rate).
+const MAX_FRAME_GAP_S: f64 = 0.25;
 /// Heart rates accepted, bpm.
 pub const HR_MIN_BPM: f64 = 40.0;
 pub const HR_MAX_BPM: f64 = 200.0;
@@ -57,6 +74,8 @@ pub struct AnalysisOptions {
     /// Minimum duration left after trimming.
     pub min_usable_s: f64,
     pub min_snr_db: f64,
+    /// Which parts of the heart-rate path run (all in the product).
+    pub heart_rate: HeartRateOptions,
 }
 
 impl Default for AnalysisOptions {
@@ -67,6 +86,7 @@ impl Default for AnalysisOptions {
             settle_s: 3.0,
             min_usable_s: 10.0,
             min_snr_db: 3.0,
+            heart_rate: HeartRateOptions::default(),
         }
     }
 }
@@ -74,64 +94,14 @@ impl Default for AnalysisOptions {
 /// A finger lit by the torch is red: blood absorbs green and blue far more.
 fn finger_like_colour(rgb_mean: [f64; 3]) -> bool {
     let [r, g, b] = rgb_mean;
-    r >= LEVEL_CEILING || r > 1.15 * g.max(b)
+    r >= LEVEL_CEILING || r > FINGER_RED_DOMINANCE * g.max(b)
 }
 
-/// Beat rate may replace the spectral rate only within this relative difference, and only
-/// when the beat intervals vary less than this (coefficient of variation).
-const BEAT_AGREEMENT: f64 = 0.08;
-const BEAT_MAX_INTERVAL_CV: f64 = 0.1;
-
-/// Mean rate (Hz) from the beat times in a band-passed window: maxima of the inverted signal
-/// (a beat darkens the frame) at least 0.6 expected periods apart, times refined by parabolic
-/// interpolation; rate = (beats - 1) / (last - first).
-pub fn mean_beat_rate(x: &[f64], rate_hz: f64, expected_hz: f64) -> Option<f64> {
-    if expected_hz.is_nan() || expected_hz <= 0.0 || x.len() < 3 {
-        return None;
-    }
-    let min_gap = (0.6 * rate_hz / expected_hz).max(1.0) as usize;
-    let mut beats: Vec<f64> = Vec::new();
-    let mut last_idx: Option<usize> = None;
-    let y = |i: usize| -x[i];
-    for i in 1..x.len() - 1 {
-        if !(y(i) > 0.0 && y(i) >= y(i - 1) && y(i) > y(i + 1)) {
-            continue;
-        }
-        // Keep the highest maximum within min_gap of the previous one.
-        if let Some(j) = last_idx {
-            if i - j < min_gap {
-                if y(i) > y(j) {
-                    beats.pop();
-                } else {
-                    continue;
-                }
-            }
-        }
-        let (a, b, c) = (y(i - 1), y(i), y(i + 1));
-        let denom = a - 2.0 * b + c;
-        let delta = if denom.abs() > 1e-15 {
-            (0.5 * (a - c) / denom).clamp(-0.5, 0.5)
-        } else {
-            0.0
-        };
-        beats.push((i as f64 + delta) / rate_hz);
-        last_idx = Some(i);
-    }
-    if beats.len() < 3 {
-        return None;
-    }
-    // Irregular intervals mean some maxima were not beats (a strong second harmonic, noise):
-    // the spectral rate is safer then.
-    let intervals: Vec<f64> = beats.windows(2).map(|w| w[1] - w[0]).collect();
-    let mean_iv = intervals.iter().sum::<f64>() / intervals.len() as f64;
-    let sd_iv = (intervals.iter().map(|v| (v - mean_iv).powi(2)).sum::<f64>()
-        / intervals.len() as f64)
-        .sqrt();
-    if sd_iv > BEAT_MAX_INTERVAL_CV * mean_iv {
-        return None;
-    }
-    let span = beats[beats.len() - 1] - beats[0];
-    (span > 0.0).then(|| (beats.len() - 1) as f64 / span)
+/// Whether a frame with this grid luma SD and mean colour shows a scene (texture).
+fn scene_frame(grid_sd: f64, rgb: [f64; 3]) -> bool {
+    // BT.709 luma of the mean colour (what the synthetic and most phone videos are tagged).
+    let luma = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2];
+    grid_sd > SCENE_GRID_SD || grid_sd > SCENE_GRID_RELATIVE_SD * luma.max(SCENE_LUMA_FLOOR)
 }
 
 /// Everything computed for one window (the report shows a summary of it).
@@ -149,6 +119,11 @@ pub struct WindowDetail {
     /// has estimated it).
     pub spo2: RawSpo2,
     pub gates: Vec<Gate>,
+    /// Share of the window (of its part left after the motion cut-out) spanned by accepted
+    /// beat intervals (0 with beats off).
+    pub beat_coverage: f64,
+    /// Share of the window cut out for motion in its channel (0 with the cut-out off).
+    pub motion_share: f64,
 }
 
 impl WindowDetail {
@@ -242,7 +217,11 @@ struct EarlyRefusal {
 struct Uniform {
     rgb: [Vec<f64>; 3],
     clipped: Option<[Vec<f64>; 3]>,
-    grid_sd: Option<Vec<f64>>,
+    /// 1 where the frame shows a scene (see [`scene_frame`]), 0 for a fingertip-like glow;
+    /// `None` without grid figures (CSV traces).
+    scene: Option<Vec<f64>>,
+    /// Grid samples interpolated across a gap between frames longer than `MAX_FRAME_GAP_S`.
+    gaps: Vec<bool>,
 }
 
 fn uniform_trace(trace: &Trace) -> Option<Uniform> {
@@ -286,11 +265,47 @@ fn uniform_trace(trace: &Trace) -> Option<Uniform> {
         .iter()
         .all(|s| s.luma_grid_sd.is_some_and(f64::is_finite))
         .then(|| channel(&|s| s.luma_grid_sd.unwrap_or(0.0)));
+    let gaps = frame_gaps(&times, rgb[0].len());
+    let scene = grid_sd.as_ref().map(|sd| {
+        sd.iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let colour = [rgb[0][i], rgb[1][i], rgb[2][i]];
+                if scene_frame(v, colour) {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    });
     Some(Uniform {
         rgb,
         clipped,
-        grid_sd,
+        scene,
+        gaps,
     })
+}
+
+/// Marks the `n` grid samples (from `times[0]` at the analysis rate) that fall between two
+/// frames more than `MAX_FRAME_GAP_S` apart. Non-increasing times are skipped, as resampling
+/// skips them.
+fn frame_gaps(times: &[f64], n: usize) -> Vec<bool> {
+    let mut gaps = vec![false; n];
+    let t0 = times[0];
+    let mut last = t0;
+    for &t in &times[1..] {
+        if t <= last {
+            continue;
+        }
+        if t - last > MAX_FRAME_GAP_S {
+            let from = ((last - t0) * ANALYSIS_RATE_HZ).floor().max(0.0) as usize;
+            let to = (((t - t0) * ANALYSIS_RATE_HZ).ceil() as usize).min(n);
+            gaps[from.min(n)..to].iter_mut().for_each(|g| *g = true);
+        }
+        last = t;
+    }
+    gaps
 }
 
 /// A trace prepared once for all its windows: resampled, the settling time trimmed, each
@@ -310,6 +325,8 @@ struct PreparedTrace {
     /// Pulse RMS per channel and window, and its median over the recording per channel.
     window_rms: [Vec<f64>; 3],
     typical_rms: [f64; 3],
+    /// Track, beats, motion mask and per-window rates of the heart-rate path.
+    heart_rate: HeartRateTrack,
 }
 
 impl PreparedTrace {
@@ -327,8 +344,17 @@ impl PreparedTrace {
         let analysed_s = n as f64 / fs;
         let window_n = (opts.window_s * fs).round().max(16.0) as usize;
         if analysed_s + 1e-9 < opts.min_usable_s || n < window_n {
+            // Too short to measure, but not too short to see that nothing covers the lens.
+            let scene = uniform
+                .scene
+                .as_ref()
+                .is_some_and(|sc| mean(&sc[settle_n..]) >= SCENE_FRAME_SHARE);
             return Err(EarlyRefusal {
-                gate: Gate::TooShort,
+                gate: if scene {
+                    Gate::LensNotCovered
+                } else {
+                    Gate::TooShort
+                },
                 analysed_s,
             });
         }
@@ -357,7 +383,7 @@ impl PreparedTrace {
                 .collect()
         });
         let typical_rms: [f64; 3] = [0, 1, 2].map(|c| median(window_rms[c].clone()).unwrap_or(0.0));
-        Ok(PreparedTrace {
+        let mut prepared = PreparedTrace {
             uniform,
             settle_n,
             window_n,
@@ -368,13 +394,65 @@ impl PreparedTrace {
             starts,
             window_rms,
             typical_rms,
-        })
+            heart_rate: HeartRateTrack::default(),
+        };
+        prepared.heart_rate = prepared.heart_rate_path(&opts.heart_rate);
+        Ok(prepared)
     }
 
+    /// Whether channel `c` is in range over window samples `[s, e)`: its level neither
+    /// saturated nor black, and few of its pixels clipped.
+    fn channel_in_range(&self, c: usize, s: usize, e: usize) -> bool {
+        let level = mean(&self.raw[c][s..e]);
+        let clipped_share = self
+            .uniform
+            .clipped
+            .as_ref()
+            .map_or(0.0, |cl| self.side_mean(&cl[c], s, e));
+        level > LEVEL_FLOOR && level < LEVEL_CEILING && clipped_share <= MAX_CLIPPED_PIXEL_SHARE
+    }
+
+    /// The heart-rate path over every window (see [`heart_rate`]).
+    fn heart_rate_path(&self, opts: &HeartRateOptions) -> HeartRateTrack {
+        let spans: Vec<(usize, usize)> = self
+            .starts
+            .iter()
+            .map(|&s| (s, s + self.window_n))
+            .collect();
+        let in_range = |c: usize, s: usize, e: usize| self.channel_in_range(c, s, e);
+        heart_rate::estimate(
+            &PulseChannels {
+                rate_hz: ANALYSIS_RATE_HZ,
+                pulse: [0, 1, 2].map(|c| self.pulse[c].as_slice()),
+                dc: [0, 1, 2].map(|c| self.dc[c].as_slice()),
+                typical_rms: self.typical_rms,
+                gaps: &self.uniform.gaps[self.settle_n..],
+                in_range: &in_range,
+            },
+            &spans,
+            opts,
+        )
+    }
+
+    /// Every window assessed, then the recording-level SNR rule: beats and the track may carry
+    /// the rate through windows whose pulse stands out only weakly (`MIN_SNR_WITH_BEATS_DB`),
+    /// but only when the pulse stands out clearly (`min_snr_db`) in at least one window of the
+    /// recording. Band-passed noise always has some quasi-periodic stretch that beats and a
+    /// marginal SNR accept; without one clear window the recording has no evident pulse and its
+    /// windows are refused as `low_snr`.
     fn assess_windows(&self, opts: &AnalysisOptions) -> Vec<WindowDetail> {
-        (0..self.starts.len())
+        let mut windows: Vec<WindowDetail> = (0..self.starts.len())
             .map(|wi| self.assess_window(wi, opts))
-            .collect()
+            .collect();
+        let evident = windows
+            .iter()
+            .any(|w| w.usable() && w.peak.is_some_and(|p| p.snr_db >= opts.min_snr_db));
+        if !evident {
+            for w in windows.iter_mut().filter(|w| w.usable()) {
+                w.gates.push(Gate::LowSnr);
+            }
+        }
+        windows
     }
 
     /// Mean of a side-information series (on the untrimmed grid) over window samples s..e.
@@ -389,50 +467,23 @@ impl PreparedTrace {
         let e = s + self.window_n;
         let mut gates = Vec::new();
         let level: [f64; 3] = [0, 1, 2].map(|c| mean(&self.raw[c][s..e]));
-        let in_range: [bool; 3] = [0, 1, 2].map(|c| {
-            let clipped_share = self
-                .uniform
-                .clipped
-                .as_ref()
-                .map_or(0.0, |cl| self.side_mean(&cl[c], s, e));
-            level[c] > LEVEL_FLOOR
-                && level[c] < LEVEL_CEILING
-                && clipped_share <= MAX_CLIPPED_PIXEL_SHARE
-        });
-        if let Some(sd) = &self.uniform.grid_sd {
-            if self.side_mean(sd, s, e) > SCENE_GRID_SD {
-                gates.push(Gate::LensNotCovered);
+        let in_range: [bool; 3] = [0, 1, 2].map(|c| self.channel_in_range(c, s, e));
+        if let Some(scene) = &self.uniform.scene {
+            if self.side_mean(scene, s, e) >= SCENE_FRAME_SHARE {
+                // A window showing a scene says only that: its pulse figures mean nothing.
+                return self.uncovered_window(wi);
             }
         }
-        let spectra: Vec<Option<_>> = (0..3)
-            .map(|c| in_range[c].then(|| power_spectrum(&self.pulse[c][s..e], fs, 8192)))
-            .collect();
-        let in_range_spectra: Vec<&PowerSpectrum> = spectra.iter().flatten().collect();
-        // The pulse frequency is common to all channels: find it on their combined spectrum,
-        // then judge each channel's SNR at that frequency.
-        let f0 = PowerSpectrum::combine(&in_range_spectra).and_then(|sp| sp.fundamental());
-        let peaks: Vec<Option<PulsePeak>> = spectra
-            .iter()
-            .map(|sp| Some(sp.as_ref()?.peak_at(f0?.0)))
-            .collect();
-        let best = (0..3).filter(|&c| peaks[c].is_some()).max_by(|&a, &b| {
-            let (pa, pb) = (
-                peaks[a].map_or(f64::MIN, |p| p.snr_db),
-                peaks[b].map_or(f64::MIN, |p| p.snr_db),
-            );
-            pa.total_cmp(&pb)
-        });
+        // The heart-rate path read every in-range channel's spectrum at the window's pulse
+        // frequency (tracked across windows) and picked the channel with the best SNR.
+        let rate = &self.heart_rate.windows[wi];
+        let peaks = rate.peaks;
+        let best = rate.channel;
         let mut features = None;
         let mut measures = None;
         let mut peak = best.and_then(|c| peaks[c]);
-        if let (Some(c), Some(p)) = (best, peak.as_mut()) {
-            // The spectrum gives the dominant rate; the mean beat interval gives the window's
-            // mean rate when it drifts. Trust the beats only when they agree with the spectrum.
-            if let Some(beats_hz) = mean_beat_rate(&self.pulse[c][s..e], fs, p.frequency_hz) {
-                if (beats_hz / p.frequency_hz - 1.0).abs() < BEAT_AGREEMENT {
-                    p.frequency_hz = beats_hz;
-                }
-            }
+        if let (Some(p), Some(bpm)) = (peak.as_mut(), rate.bpm()) {
+            p.frequency_hz = bpm / 60.0;
         }
         match (best, peak) {
             (Some(c), Some(p)) => {
@@ -440,16 +491,7 @@ impl PreparedTrace {
                 // The fundamental's amplitude in every in-range channel, at the chosen rate.
                 let ac_dc = [0, 1, 2].map(|k| peaks[k].map_or(f64::NAN, |pk| pk.amplitude));
                 features = Some(WindowFeatures::from_amplitudes(ac_dc, level, in_range));
-                measures = f0.map(|(f0_hz, _)| {
-                    ChannelMeasures::measure(
-                        [0, 1, 2].map(|k| &self.pulse[k][s..e]),
-                        [0, 1, 2].map(|k| spectra[k].as_ref()),
-                        f0_hz,
-                        fs,
-                        level,
-                        in_range,
-                    )
-                });
+                measures = self.spo2_measures(s, e, level, in_range);
             }
             _ => gates.push(Gate::ChannelClipped),
         }
@@ -464,7 +506,36 @@ impl PreparedTrace {
             measures,
             spo2: RawSpo2::NotUsable,
             gates,
+            beat_coverage: rate.beat_coverage,
+            motion_share: rate.motion_share,
         }
+    }
+
+    /// The per-channel pulse measures the SpO2 model reads over window samples `[s, e)`: read
+    /// from the whole window's spectra at their combined fundamental, as the model was trained
+    /// (the heart-rate path's spectra have motion cut out per channel, which would bias the
+    /// ratios between channels).
+    fn spo2_measures(
+        &self,
+        s: usize,
+        e: usize,
+        level: [f64; 3],
+        in_range: [bool; 3],
+    ) -> Option<ChannelMeasures> {
+        let fs = ANALYSIS_RATE_HZ;
+        let spectra: [Option<PowerSpectrum>; 3] = [0, 1, 2].map(|c| {
+            in_range[c].then(|| power_spectrum(&self.pulse[c][s..e], fs, heart_rate::FFT_LEN))
+        });
+        let present: Vec<&PowerSpectrum> = spectra.iter().flatten().collect();
+        let (f0_hz, _) = PowerSpectrum::combine(&present)?.fundamental()?;
+        Some(ChannelMeasures::measure(
+            [0, 1, 2].map(|k| &self.pulse[k][s..e]),
+            [0, 1, 2].map(|k| spectra[k].as_ref()),
+            f0_hz,
+            fs,
+            level,
+            in_range,
+        ))
     }
 
     /// Gates on the pulse of window `wi` in its best channel `c`: no pulse, low SNR, rate out
@@ -476,16 +547,40 @@ impl PreparedTrace {
         p: &PulsePeak,
         opts: &AnalysisOptions,
     ) -> Vec<Gate> {
-        let s = self.starts[wi];
-        let e = s + self.window_n;
         let mut gates = Vec::new();
+        let hr = &opts.heart_rate;
+        let rate = &self.heart_rate.windows[wi];
+        // With beats, a window counts when consistent beats span most of it and the pulse
+        // stands out at the tracked rate; without, the spectral SNR alone decides.
+        let weak = if hr.beats {
+            rate.beat_coverage < heart_rate::MIN_BEAT_COVERAGE
+                || p.snr_db < heart_rate::MIN_SNR_WITH_BEATS_DB
+        } else {
+            p.snr_db < opts.min_snr_db
+        };
         if self.window_rms[c][wi] < MIN_PULSE_RMS {
             gates.push(Gate::NoPulse);
-        } else if p.snr_db < opts.min_snr_db {
+        } else if hr.motion_cutout && rate.motion_share > heart_rate::MAX_MOTION_SHARE {
+            gates.push(Gate::Motion);
+        } else if rate.out_of_range_pulse(HR_MIN_BPM..=HR_MAX_BPM, opts.min_snr_db) {
+            gates.push(Gate::HrOutOfRange);
+        } else if weak {
             gates.push(Gate::LowSnr);
         } else if !(HR_MIN_BPM..=HR_MAX_BPM).contains(&p.bpm()) {
             gates.push(Gate::HrOutOfRange);
         }
+        if !hr.motion_cutout && self.whole_window_motion(wi, c) {
+            gates.push(Gate::Motion);
+        }
+        gates
+    }
+
+    /// Motion judged on the whole window (without the cut-out): the baseline moves by more than
+    /// `MOTION_DC_SHARE`, or the pulse bursts past `MOTION_BURST_SIGMAS` robust SDs or
+    /// `MOTION_RMS_RATIO` times the recording's typical RMS.
+    fn whole_window_motion(&self, wi: usize, c: usize) -> bool {
+        let s = self.starts[wi];
+        let e = s + self.window_n;
         let dc_share = {
             let w = &self.dc[c][s..e];
             let (lo, hi) = w
@@ -500,25 +595,56 @@ impl PreparedTrace {
         let burst = robust_sd > 0.0 && peak_abs > MOTION_BURST_SIGMAS * robust_sd;
         let loud = self.typical_rms[c] > 0.0
             && self.window_rms[c][wi] > MOTION_RMS_RATIO * self.typical_rms[c];
-        if dc_share > MOTION_DC_SHARE || burst || loud {
-            gates.push(Gate::Motion);
-        }
-        gates
+        dc_share > MOTION_DC_SHARE || burst || loud
     }
 
-    /// Recording-level lens check: a scene (non-uniform frame), or no pulse anywhere in a frame
-    /// that is not coloured like a lit fingertip. Brightness alone proves nothing.
-    fn lens_not_covered(&self, windows: &[WindowDetail], opts: &AnalysisOptions) -> bool {
+    /// Recording-level lens check: most frames show a scene (texture), or no window found a
+    /// pulse in frames not coloured like a lit fingertip (and not black in every channel).
+    /// Brightness alone proves nothing.
+    fn lens_not_covered(&self, windows: &[WindowDetail]) -> bool {
         let rgb_mean = [0, 1, 2].map(|c| mean(&self.uniform.rgb[c][self.settle_n..]));
         let scene = self
             .uniform
-            .grid_sd
+            .scene
             .as_ref()
-            .is_some_and(|sd| mean(&sd[self.settle_n..]) > SCENE_GRID_SD);
-        let pulsatile = windows.iter().any(|w| {
-            !w.gates.contains(&Gate::NoPulse) && w.peak.is_some_and(|p| p.snr_db >= opts.min_snr_db)
-        });
-        scene || (!pulsatile && !finger_like_colour(rgb_mean))
+            .is_some_and(|sc| mean(&sc[self.settle_n..]) >= SCENE_FRAME_SHARE);
+        let pulsatile = windows.iter().any(WindowDetail::usable);
+        // A frame black in every channel (torch off, lens covered) has no colour to judge:
+        // that is `channel_clipped`, not an uncovered lens.
+        let black = rgb_mean.iter().all(|&v| v <= LEVEL_FLOOR);
+        scene || (!black && !pulsatile && !finger_like_colour(rgb_mean))
+    }
+
+    /// A window whose frames show a scene: refused as `lens_not_covered` alone.
+    fn uncovered_window(&self, wi: usize) -> WindowDetail {
+        let s = self.starts[wi];
+        let fs = ANALYSIS_RATE_HZ;
+        WindowDetail {
+            start_s: (self.settle_n + s) as f64 / fs,
+            end_s: (self.settle_n + s + self.window_n) as f64 / fs,
+            channel: None,
+            peak: None,
+            features: None,
+            measures: None,
+            spo2: RawSpo2::NotUsable,
+            gates: vec![Gate::LensNotCovered],
+            beat_coverage: 0.0,
+            motion_share: 0.0,
+        }
+    }
+
+    /// The heart-rate channel's beats, times from the start of the trace.
+    fn beats(&self, channel: Channel) -> Option<Beats> {
+        let beats = &self.heart_rate.beats[channel.index()];
+        let offset = self.settle_n as f64 / ANALYSIS_RATE_HZ;
+        (!beats.is_empty()).then(|| Beats {
+            channel: Some(channel),
+            times_s: beats
+                .iter()
+                .map(|b| round_to(b.t_s + offset, 1e-4))
+                .collect(),
+            quality: beats.iter().map(|b| round_to(b.quality(), 0.001)).collect(),
+        })
     }
 
     /// The heart-rate channel's pulse, decimated for display.
@@ -545,7 +671,7 @@ impl PreparedTrace {
         truncated: bool,
     ) -> Report {
         let usable: Vec<&WindowDetail> = windows.iter().filter(|w| w.usable()).collect();
-        let lens_not_covered = self.lens_not_covered(windows, opts);
+        let lens_not_covered = self.lens_not_covered(windows);
         let hr_channel = heart_rate_channel(if usable.is_empty() {
             windows.iter().collect()
         } else {
@@ -553,6 +679,7 @@ impl PreparedTrace {
         });
         let channels = channel_info(windows, hr_channel);
         let waveform = hr_channel.map(|c| self.waveform(c));
+        let beats = hr_channel.and_then(|c| self.beats(c));
 
         if lens_not_covered || usable.is_empty() {
             let mut report = base_report(
@@ -564,6 +691,7 @@ impl PreparedTrace {
             report.windows = window_results(windows, model);
             report.channels = channels;
             report.waveform = waveform;
+            report.beats = beats;
             return report;
         }
 
@@ -573,6 +701,7 @@ impl PreparedTrace {
         let mut report = base_report(model, &[], self.analysed_s, truncated);
         report.channels = channels;
         report.waveform = waveform;
+        report.beats = beats;
         report.heart_rate_bpm = median(usable.iter().filter_map(|w| w.heart_rate_bpm()).collect())
             .map(|v| round_to(v, 0.1));
         report.spo2_percent = spo2.percent.map(|v| round_to(v, 0.1));
@@ -619,6 +748,7 @@ fn base_report(model: &Spo2Model, gates: &[Gate], analysed_s: f64, truncated: bo
         channels: ChannelInfo::default(),
         perfusion_index: None,
         analysed_s,
+        beats: None,
     }
 }
 
@@ -649,12 +779,12 @@ fn channel_info(windows: &[WindowDetail], heart_rate: Option<Channel>) -> Channe
     }
 }
 
-/// A refused recording's reasons: the lens first, then the window failures, most frequent
-/// first.
+/// A refused recording's reasons: `lens_not_covered` alone when nothing covers the lens (its
+/// windows' motion or noise is the scene's, not the user's hand), else the window failures,
+/// most frequent first.
 fn refusal_gates(windows: &[WindowDetail], lens_not_covered: bool) -> Vec<Gate> {
-    let mut gates: Vec<Gate> = Vec::new();
     if lens_not_covered {
-        gates.push(Gate::LensNotCovered);
+        return vec![Gate::LensNotCovered];
     }
     let mut counts: Vec<(Gate, usize)> = Vec::new();
     for g in windows.iter().flat_map(|w| w.gates.iter()) {
@@ -664,13 +794,7 @@ fn refusal_gates(windows: &[WindowDetail], lens_not_covered: bool) -> Vec<Gate> 
         }
     }
     counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    gates.extend(
-        counts
-            .into_iter()
-            .map(|(g, _)| g)
-            .filter(|g| *g != Gate::LensNotCovered),
-    );
-    gates
+    counts.into_iter().map(|(g, _)| g).collect()
 }
 
 /// An interval rounded to 0.1 for the report.
@@ -745,6 +869,8 @@ fn window_results(windows: &[WindowDetail], model: &Spo2Model) -> Vec<WindowResu
                 snr_db: w.peak.map(|p| round_to(p.snr_db, 0.01)),
                 channel: w.channel,
                 perfusion_index: w.perfusion_index().map(|v| round_to(v, 0.001)),
+                beat_coverage: w.channel.map(|_| round_to(w.beat_coverage, 0.001)),
+                motion_share: w.channel.map(|_| round_to(w.motion_share, 0.001)),
             }
         })
         .collect()

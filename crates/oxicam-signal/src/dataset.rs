@@ -1,5 +1,6 @@
-//! Parsers for the UW phone-oximetry layout (`R,G,B` trace CSVs, per-second reference CSVs),
-//! on text the caller has read: the quirks (BOM, missing `Time` header, `Collection Halted`).
+//! Parsers for trace CSVs (fixed-rate `R,G,B`, or timed `time_ms,R,G,B` / `t,R,G,B` /
+//! `time,R,G,B`), the UW reference CSVs (BOM, missing `Time` header, `Collection Halted`) and
+//! RR-interval files, on text the caller has read.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -10,6 +11,8 @@ pub enum DatasetError {
     Trace(String),
     #[error("reference CSV: {0}")]
     Reference(String),
+    #[error("RR intervals: {0}")]
+    Rr(String),
 }
 
 /// Which reference column(s) give the labels. Serialised as its [`name`](LabelSource::name).
@@ -47,49 +50,173 @@ impl std::fmt::Display for LabelSource {
     }
 }
 
-/// Parses a trace CSV: header `R,G,B` (optional, case-insensitive, BOM tolerated), then one row
-/// of three numbers per frame. Blank lines are skipped.
+/// Parses a fixed-rate trace CSV: header `R,G,B` (optional, case-insensitive, BOM tolerated),
+/// then one row of three numbers per frame. Blank lines are skipped. A CSV with a time column
+/// is refused here (see [`parse_trace_csv`]).
 pub fn parse_rgb_csv(text: &str) -> Result<Vec<[f64; 3]>, DatasetError> {
-    let text = text.trim_start_matches('\u{feff}');
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-        if i == 0 && cells.iter().any(|c| c.parse::<f64>().is_err()) {
-            let header: Vec<String> = cells.iter().map(|c| c.to_ascii_uppercase()).collect();
-            if header.len() < 3 || header[..3] != ["R", "G", "B"] {
-                return Err(DatasetError::Trace(format!(
-                    "expected a header R,G,B or numbers, found {line:?}"
-                )));
+    let table = parse_trace_csv(text)?;
+    if table.times_s.is_some() {
+        return Err(DatasetError::Trace(
+            "this trace has a time column; fixed-rate R,G,B rows are needed here".into(),
+        ));
+    }
+    Ok(table.rgb)
+}
+
+/// The time column of a timed trace CSV and its unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeUnit {
+    Milliseconds,
+    Seconds,
+}
+
+impl TimeUnit {
+    /// The unit a time column header names: `time_ms`, `time`, `timestamp_ms`, `timestamp`
+    /// (Welltory and most phone apps write milliseconds); `t`, `t_s`, `time_s`, `seconds`.
+    fn of_header(name: &str) -> Option<TimeUnit> {
+        match name.to_ascii_lowercase().as_str() {
+            "time_ms" | "time" | "timestamp_ms" | "timestamp" | "t_ms" => {
+                Some(TimeUnit::Milliseconds)
             }
-            continue;
+            "t" | "t_s" | "time_s" | "seconds" => Some(TimeUnit::Seconds),
+            _ => None,
         }
-        if cells.len() < 3 {
+    }
+
+    fn seconds(self, v: f64) -> f64 {
+        match self {
+            TimeUnit::Milliseconds => v / 1000.0,
+            TimeUnit::Seconds => v,
+        }
+    }
+}
+
+/// A trace CSV: per-frame R, G, B and, for the timed form, each frame's time (seconds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceTable {
+    pub times_s: Option<Vec<f64>>,
+    pub rgb: Vec<[f64; 3]>,
+}
+
+impl TraceTable {
+    /// The trace: real timestamps when the file has them, else `fps` frames per second.
+    pub fn into_trace(self, fps: f64) -> crate::Trace {
+        match self.times_s {
+            Some(times) => crate::Trace::from_timed_rows(&times, &self.rgb),
+            None => crate::Trace::from_rgb_rows(&self.rgb, fps),
+        }
+    }
+}
+
+/// Parses a trace CSV in either form: `R,G,B` (header optional) at a fixed rate, or a header
+/// naming a time column first (`time_ms,R,G,B`, `t,R,G,B`, Welltory's `time,R,G,B` in ms) with
+/// one row per frame. Timed rows may jitter, repeat or skip (gaps); times must be finite and
+/// must not all be equal. A BOM, blank lines and extra trailing columns are tolerated.
+pub fn parse_trace_csv(text: &str) -> Result<TraceTable, DatasetError> {
+    let text = text.trim_start_matches('\u{feff}');
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty());
+    let Some((_, first)) = lines.clone().next() else {
+        return Err(DatasetError::Trace("no data rows".into()));
+    };
+    let header: Vec<&str> = first.split(',').map(str::trim).collect();
+    let has_header = header.iter().any(|c| c.parse::<f64>().is_err());
+    let time_unit = if has_header {
+        lines.next();
+        let upper: Vec<String> = header.iter().map(|c| c.to_ascii_uppercase()).collect();
+        if upper.len() >= 3 && upper[..3] == ["R", "G", "B"] {
+            None
+        } else if let (Some(unit), true) = (
+            TimeUnit::of_header(header[0]),
+            upper.len() >= 4 && upper[1..4] == ["R", "G", "B"],
+        ) {
+            Some(unit)
+        } else {
             return Err(DatasetError::Trace(format!(
-                "line {}: expected 3 values R,G,B, found {}",
-                i + 1,
+                "expected a header R,G,B or time_ms,R,G,B (also t,R,G,B in seconds, time,R,G,B \
+                 in ms), found {first:?}"
+            )));
+        }
+    } else {
+        if header.len() >= 4 {
+            return Err(DatasetError::Trace(format!(
+                "{} columns without a header: name them (R,G,B or time_ms,R,G,B)",
+                header.len()
+            )));
+        }
+        None
+    };
+    let columns = if time_unit.is_some() { 4 } else { 3 };
+    let mut rgb = Vec::new();
+    let mut times = Vec::new();
+    for (line_no, line) in lines {
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        if cells.len() < columns {
+            return Err(DatasetError::Trace(format!(
+                "line {line_no}: expected {columns} values, found {}",
                 cells.len()
             )));
         }
-        let mut rgb = [0.0; 3];
-        for (k, cell) in cells[..3].iter().enumerate() {
-            rgb[k] = cell
+        let mut values = [0.0; 4];
+        for (k, cell) in cells[..columns].iter().enumerate() {
+            values[k] = cell
                 .parse::<f64>()
                 .ok()
                 .filter(|v| v.is_finite())
                 .ok_or_else(|| {
-                    DatasetError::Trace(format!("line {}: {cell:?} is not a number", i + 1))
+                    DatasetError::Trace(format!("line {line_no}: {cell:?} is not a number"))
                 })?;
         }
-        rows.push(rgb);
+        match time_unit {
+            Some(unit) => {
+                times.push(unit.seconds(values[0]));
+                rgb.push([values[1], values[2], values[3]]);
+            }
+            None => rgb.push([values[0], values[1], values[2]]),
+        }
     }
-    if rows.is_empty() {
+    if rgb.is_empty() {
         return Err(DatasetError::Trace("no data rows".into()));
     }
-    Ok(rows)
+    if time_unit.is_some() {
+        let (lo, hi) = times
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+        if rgb.len() > 1 && hi <= lo {
+            return Err(DatasetError::Trace(
+                "every row has the same time: the time column does not advance".into(),
+            ));
+        }
+    }
+    Ok(TraceTable {
+        times_s: time_unit.map(|_| times),
+        rgb,
+    })
+}
+
+/// Parses RR intervals (ms; whitespace- or comma-separated, e.g. a Polar H10 export) into
+/// seconds. Zero, negative or absurd (> 3 s) intervals are errors, not beats.
+pub fn parse_rr_intervals(text: &str) -> Result<Vec<f64>, DatasetError> {
+    let mut out = Vec::new();
+    for token in text
+        .trim_start_matches('\u{feff}')
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|t| !t.is_empty())
+    {
+        let ms: f64 = token
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v > 0.0 && *v <= 3000.0)
+            .ok_or_else(|| DatasetError::Rr(format!("{token:?} is not an RR interval in ms")))?;
+        out.push(ms / 1000.0);
+    }
+    if out.len() < 2 {
+        return Err(DatasetError::Rr("fewer than two RR intervals".into()));
+    }
+    Ok(out)
 }
 
 /// Per-second reference readings (row k = second k of the reference clock).
@@ -184,6 +311,48 @@ mod tests {
         assert!(parse_rgb_csv("x,y,z\n1,2,3").is_err());
         assert!(parse_rgb_csv("R,G,B\n1,nan,3").is_err());
         assert!(parse_rgb_csv("R,G,B\n").is_err());
+    }
+
+    #[test]
+    fn timed_trace_csvs_in_every_spelling() {
+        let ms =
+            parse_trace_csv("time,R,G,B\n0,252.6,0.0,0.01\n39,252.5,0,0\n62,252.2,0,0\n").unwrap();
+        assert_eq!(ms.times_s, Some(vec![0.0, 0.039, 0.062]));
+        assert_eq!(ms.rgb[1], [252.5, 0.0, 0.0]);
+        let ms2 =
+            parse_trace_csv("\u{feff}time_ms, R, G, B\n1000,1,2,3\n1033,1,2,3,extra\n").unwrap();
+        assert_eq!(ms2.times_s, Some(vec![1.0, 1.033]));
+        let s = parse_trace_csv("t,R,G,B\n0.5,1,2,3\n0.533,1,2,3\n").unwrap();
+        assert_eq!(s.times_s, Some(vec![0.5, 0.533]));
+        let fixed = parse_trace_csv("R,G,B\n1,2,3\n4,5,6\n").unwrap();
+        assert_eq!(fixed.times_s, None);
+        assert_eq!(parse_trace_csv("1,2,3\n4,5,6\n").unwrap().rgb.len(), 2);
+        // The trace keeps the real times: jitter and a gap survive into the samples.
+        let trace = parse_trace_csv("time_ms,R,G,B\n0,1,2,3\n40,1,2,3\n400,1,2,3\n")
+            .unwrap()
+            .into_trace(30.0);
+        assert_eq!(trace.samples[2].t_s, 0.4);
+    }
+
+    #[test]
+    fn bad_timed_csvs_say_what_is_wrong() {
+        let err = |t: &str| parse_trace_csv(t).unwrap_err().to_string();
+        assert!(err("time_ms,R,G,B\n0,1,2\n").contains("line 2: expected 4 values"));
+        assert!(err("frame,R,G,B\n0,1,2,3\n").contains("expected a header"));
+        assert!(err("0,1,2,3\n1,1,2,3\n").contains("without a header"));
+        assert!(err("t,R,G,B\n0,1,2,3\n0,1,2,3\n").contains("does not advance"));
+        assert!(err("t,R,G,B\ninf,1,2,3\n").contains("not a number"));
+        assert!(err("t,R,G,B\n").contains("no data rows"));
+    }
+
+    #[test]
+    fn rr_intervals_in_ms() {
+        assert_eq!(
+            parse_rr_intervals("1203 1124\n974 ").unwrap(),
+            vec![1.203, 1.124, 0.974]
+        );
+        assert!(parse_rr_intervals("1203 0 974").is_err());
+        assert!(parse_rr_intervals("800").is_err());
     }
 
     #[test]

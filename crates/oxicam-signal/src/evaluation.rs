@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::{assess_windows, AnalysisOptions, WindowDetail};
 use crate::dataset::{LabelSource, ReferenceSeries};
 use crate::features::{Feature, WindowFeatures};
+use crate::heart_rate::HeartRateOptions;
 use crate::ridge::{Intercept, Ridge};
 use crate::spo2::domain::quantile_sorted;
 use crate::spo2::model::Spo2Model;
@@ -39,6 +40,8 @@ pub struct EvalOptions {
     pub families: Vec<Family>,
     /// Calibration: the offset is measured over this many seconds at the start, scored after.
     pub calibration_span_s: f64,
+    /// The heart-rate path (all parts on; fewer for the ablation).
+    pub heart_rate: HeartRateOptions,
 }
 
 impl Default for EvalOptions {
@@ -50,6 +53,7 @@ impl Default for EvalOptions {
             label_source: LabelSource::Oximeter4,
             families: vec![Family::Ridge],
             calibration_span_s: 60.0,
+            heart_rate: HeartRateOptions::default(),
         }
     }
 }
@@ -74,6 +78,7 @@ pub fn label_windows(rec: &Recording, opts: &EvalOptions) -> Vec<LabelledWindow>
     let analysis_opts = AnalysisOptions {
         window_s: opts.window_s,
         hop_s: opts.hop_s,
+        heart_rate: opts.heart_rate.clone(),
         ..AnalysisOptions::default()
     };
     // Features and heart rate do not depend on the model: the windows are labelled once and

@@ -14,12 +14,16 @@
 //! - [`spo2`]: SpO2 from the windows: gain-invariant features with temporal context, the
 //!   versioned [`Spo2Model`] (fitted with [`ridge`]), its domain check, split-conformal
 //!   intervals and the range rule; `spo2::training` chooses and fits it.
+//! - [`heart_rate`]: the rate across the recording (Viterbi track over spectra), beats with
+//!   per-beat quality, motion segments cut out, per-window rates from accepted beats.
 //! - [`analysis`]: trace -> [`Report`], in steps: prepare the channels once, assess each window
 //!   (heart rate, features, gates), estimate SpO2, summarise.
 //! - [`report`]: the versioned JSON [`Report`] every caller (CLI, HTTP API) answers with.
 //!
 //! Offline, on labelled recordings:
-//! - [`dataset`]: parsers for the UW layout (`R,G,B` trace CSVs, reference oximeter CSVs).
+//! - [`dataset`]: parsers for trace CSVs (`R,G,B` at a fixed rate, or with a time column),
+//!   the UW reference oximeter CSVs and RR-interval files.
+//! - [`heart_rate::evaluation`]: heart rate against an ECG beat reference (Welltory).
 //! - [`evaluation`]: windows paired with labels, leave-one-subject-out folds, scores next to
 //!   the constant baseline (`oxicam eval`).
 //! - [`provenance`]: the procedure of `oxicam train` and the provenance it records.
@@ -31,6 +35,7 @@ pub mod dataset;
 pub mod dsp;
 pub mod evaluation;
 pub mod features;
+pub mod heart_rate;
 pub mod provenance;
 pub mod quality;
 pub mod report;
@@ -46,8 +51,8 @@ pub use analysis::{
 pub use features::{Feature, WindowFeatures};
 pub use quality::Gate;
 pub use report::{
-    ChannelInfo, ModelInfo, Quality, QualityReason, Report, VideoMeta, Waveform, WindowResult,
-    REPORT_SCHEMA_VERSION,
+    Beats, ChannelInfo, ModelInfo, Quality, QualityReason, Report, VideoMeta, Waveform,
+    WindowResult, REPORT_SCHEMA_VERSION,
 };
 pub use spo2::model::{ModelError, Spo2Model};
 pub use spo2::screen::Hypoxaemia;

@@ -83,6 +83,13 @@ pub struct WindowResult {
     /// Perfusion index (AC/DC of that channel, %).
     #[serde(default)]
     pub perfusion_index: Option<f64>,
+    /// Share (0-1) of the window, less its cut-out part, spanned by consistent accepted beat
+    /// intervals.
+    #[serde(default)]
+    pub beat_coverage: Option<f64>,
+    /// Share (0-1) of the window cut out for motion or dropped frames.
+    #[serde(default)]
+    pub motion_share: Option<f64>,
 }
 
 /// Facts about the decoded video, filled by `oxicam-video`; absent for CSV traces.
@@ -125,6 +132,18 @@ pub struct Waveform {
     #[serde(default)]
     pub start_s: f64,
     pub samples: Vec<f64>,
+}
+
+/// The beats found in the heart-rate channel: times of the steepest systolic upstroke
+/// (sub-frame, seconds from the start of the trace) and each beat's quality, 0 for a rejected
+/// beat (misshapen, implausible interval, or inside a motion segment), else its correlation
+/// with its neighbours' shape (0-1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Beats {
+    pub channel: Option<Channel>,
+    pub times_s: Vec<f64>,
+    pub quality: Vec<f64>,
 }
 
 /// Which colour channels the estimate rests on, and why some were left out.
@@ -186,4 +205,7 @@ pub struct Report {
     /// Seconds of trace analysed after the settling time was trimmed.
     #[serde(default)]
     pub analysed_s: f64,
+    /// Beats of the heart-rate channel with their quality (absent when none were found).
+    #[serde(default)]
+    pub beats: Option<Beats>,
 }

@@ -75,11 +75,18 @@ impl Trace {
     /// Builds a trace from whole-frame RGB means sampled at a constant rate, as in the CSV
     /// layout of the UW data set (`R,G,B` rows at 30 fps). ROI and full-frame means coincide.
     pub fn from_rgb_rows(rows: &[[f64; 3]], fps: f64) -> Trace {
-        let samples = rows
+        let times: Vec<f64> = (0..rows.len()).map(|i| i as f64 / fps).collect();
+        Trace::from_timed_rows(&times, rows)
+    }
+
+    /// Builds a trace from frames with their own times (seconds; jitter, repeats and gaps kept
+    /// as they are: the estimator resamples by time).
+    pub fn from_timed_rows(times_s: &[f64], rows: &[[f64; 3]]) -> Trace {
+        let samples = times_s
             .iter()
-            .enumerate()
-            .map(|(i, rgb)| FrameSample {
-                t_s: i as f64 / fps,
+            .zip(rows)
+            .map(|(&t_s, rgb)| FrameSample {
+                t_s,
                 roi_rgb: *rgb,
                 full_rgb: *rgb,
                 clipped_fraction: None,

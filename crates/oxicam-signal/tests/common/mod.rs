@@ -13,3 +13,19 @@ pub fn shipped_model() -> Spo2Model {
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     Spo2Model::from_json_str(&text).expect("the shipped model parses")
 }
+
+/// A data set of the shared folder beside the repository (`../shared/data/<name>`, as on CI);
+/// `OXICAM_SHARED_DATA` points elsewhere (a work tree not beside `shared/`).
+pub fn shared_data(name: &str) -> PathBuf {
+    let root = std::env::var_os("OXICAM_SHARED_DATA").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+        PathBuf::from,
+    );
+    let dir = root.join(name);
+    assert!(
+        dir.is_dir(),
+        "shared data missing at {} (../shared/data beside the repo, or set OXICAM_SHARED_DATA)",
+        dir.display()
+    );
+    dir
+}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use oxicam_signal::dataset::parse_rgb_csv;
+use oxicam_signal::dataset::parse_trace_csv;
 use oxicam_signal::{AnalysisOptions, Channel, Hypoxaemia, Report, Spo2Status, Trace};
 use oxicam_video::pipeline::{analyze_trace, analyze_video, load_model, PipelineOptions};
 use oxicam_video::DecodeOptions;
@@ -18,7 +18,8 @@ const EXIT_UNUSABLE: u8 = 2;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A fingertip video, or a trace CSV (`R,G,B` rows at --fps).
+    /// A fingertip video, or a trace CSV: `R,G,B` rows at --fps, or rows with their own times
+    /// (`time_ms,R,G,B`, `t,R,G,B` in seconds, or `time,R,G,B` in ms as Welltory writes).
     pub file: PathBuf,
     /// Print the report as one JSON object.
     #[arg(long)]
@@ -43,9 +44,9 @@ fn is_trace_csv(path: &Path) -> bool {
 fn read_trace_csv(args: &Args) -> anyhow::Result<Trace> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
-    let rows = parse_rgb_csv(&text).with_context(|| args.file.display().to_string())?;
+    let table = parse_trace_csv(&text).with_context(|| args.file.display().to_string())?;
     anyhow::ensure!(args.fps > 0.0, "--fps must be positive");
-    Ok(Trace::from_rgb_rows(&rows, args.fps))
+    Ok(table.into_trace(args.fps))
 }
 
 /// A decoding progress bar, on a terminal only.
@@ -277,7 +278,43 @@ mod tests {
 
         let bad = dir.path().join("bad.csv");
         std::fs::write(&bad, "R,G,B\n1,2\n").unwrap();
-        let err = analyze_file(&args(bad)).unwrap_err();
+        let err = analyze_file(&args(bad.clone())).unwrap_err();
         assert!(format!("{err:#}").contains("line 2"), "{err:#}");
+        std::fs::write(&bad, "time_ms,R,G,B\n0,1,2,3\n0,1,2,3\n").unwrap();
+        let err = analyze_file(&args(bad)).unwrap_err();
+        assert!(format!("{err:#}").contains("does not advance"), "{err:#}");
+    }
+
+    #[test]
+    fn timed_trace_csv_with_jitter_and_a_gap() {
+        // The embedded trace as a phone app writes it: capture times in ms, 20-47 ms apart
+        // (every frame kept, its time jittered), and 0.6 s of frames lost at 20 s.
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("timed.csv");
+        let mut text = String::from("time,R,G,B\n");
+        let mut seed = 7u64;
+        for (i, [r, g, b]) in embedded_trace().iter().enumerate() {
+            let t = i as f64 / 30.0;
+            if (20.0..20.6).contains(&t) {
+                continue;
+            }
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let jitter_ms = ((seed >> 33) % 11) as f64 - 5.0;
+            text += &format!("{:.0},{r},{g},{b}\n", t * 1000.0 + jitter_ms);
+        }
+        std::fs::write(&csv, text).unwrap();
+        let report = analyze_file(&args(csv)).unwrap();
+        assert!(report.usable, "{:?}", report.quality.reasons);
+        let hr = report.heart_rate_bpm.unwrap();
+        assert!((hr - EMBEDDED_TRACE_HEART_RATE_BPM).abs() < 1.5, "{hr}");
+        // The gap is cut out like motion: the windows over it say so.
+        let over_gap = report
+            .windows
+            .iter()
+            .find(|w| w.start_s <= 19.0 && w.end_s >= 22.0)
+            .unwrap();
+        assert!(over_gap.motion_share.unwrap() > 0.05, "{over_gap:?}");
     }
 }

@@ -1,11 +1,15 @@
-//! The data folder `eval` and `train` read: a UW-layout folder of trace CSVs and reference
-//! CSVs, and the flags that say how labels pair with the video.
+//! The data folders `eval` and `train` read: a UW-layout folder of trace CSVs and reference
+//! CSVs (with the flags that say how labels pair with the video), and a Welltory-layout folder
+//! of timed trace CSVs with ECG RR intervals.
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 
-use oxicam_signal::dataset::{parse_reference_csv, parse_rgb_csv, LabelSource};
+use oxicam_signal::dataset::{
+    parse_reference_csv, parse_rgb_csv, parse_rr_intervals, parse_trace_csv, LabelSource,
+};
 use oxicam_signal::evaluation::{EvalOptions, Recording};
+use oxicam_signal::heart_rate::evaluation::BeatReferenced;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
 pub enum Label {
@@ -98,6 +102,41 @@ pub fn load_recordings(data: &DataArgs) -> anyhow::Result<Vec<Recording>> {
         bail!("no trace CSVs found under {}", ppg.display());
     }
     out.sort_by(|a, b| (&a.subject, &a.hand).cmp(&(&b.subject, &b.hand)));
+    Ok(out)
+}
+
+/// Loads a Welltory-layout folder: `subject_NN/PPG.csv` (`time,R,G,B`, ms) and
+/// `subject_NN/RR.txt` (ECG RR intervals, ms), under `dir` or `dir/data`, sorted by name.
+pub fn load_beat_referenced(dir: &Path) -> anyhow::Result<Vec<BeatReferenced>> {
+    let root = if dir.join("data").is_dir() {
+        dir.join("data")
+    } else {
+        dir.to_path_buf()
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&root).with_context(|| format!("reading {}", root.display()))? {
+        let rec = entry?.path();
+        let (ppg, rr) = (rec.join("PPG.csv"), rec.join("RR.txt"));
+        if !(ppg.is_file() && rr.is_file()) {
+            continue;
+        }
+        let table = parse_trace_csv(&read(&ppg)?).with_context(|| ppg.display().to_string())?;
+        if table.times_s.is_none() {
+            bail!("{}: no time column (expected time,R,G,B)", ppg.display());
+        }
+        out.push(BeatReferenced {
+            name: file_name(&rec),
+            trace: table.into_trace(30.0),
+            rr_s: parse_rr_intervals(&read(&rr)?).with_context(|| rr.display().to_string())?,
+        });
+    }
+    if out.is_empty() {
+        bail!(
+            "no recordings (<name>/PPG.csv with <name>/RR.txt) under {}",
+            root.display()
+        );
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 

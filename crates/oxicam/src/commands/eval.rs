@@ -1,15 +1,27 @@
 //! `oxicam eval`: scores the estimator on a data folder in the UW layout, leave-one-subject-out
-//! (refitting per fold) or with a fixed model, next to the constant-mean baseline.
+//! (refitting per fold) or with a fixed model, next to the constant-mean baseline; with
+//! `--welltory`, heart rate against ECG on many phones too, and the heart-rate ablation.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use oxicam_signal::evaluation::{evaluate, EvalReport, Spo2Scores};
+use anyhow::Context;
+use oxicam_signal::evaluation::{evaluate, EvalOptions, EvalReport, Recording, Spo2Scores};
+use oxicam_signal::heart_rate::evaluation::{
+    ablation_steps, evaluate_beat_referenced, oximeter_heart_rate, BeatReferenced, HeartRateEval,
+    ScoredWindow,
+};
+use oxicam_signal::heart_rate::HeartRateOptions;
 use oxicam_signal::spo2::training::{Family, Regressor};
+use oxicam_signal::AnalysisOptions;
 use oxicam_video::pipeline::load_model;
+use serde::Serialize;
 
-use super::data::{load_recordings, DataArgs};
+use super::data::{load_beat_referenced, load_recordings, DataArgs};
+
+/// Welltory's windows: those of `oxicam analyze` (10 s, hop 2 s).
+const BEAT_REFERENCED_HOP_S: f64 = 2.0;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -30,6 +42,17 @@ pub struct Args {
     /// and one time series per recording (estimate, 90 % interval, reference, screen).
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
+    /// Also score heart rate against ECG on a Welltory-layout folder (<name>/PPG.csv with
+    /// time,R,G,B and <name>/RR.txt), windows as `oxicam analyze` makes them.
+    #[arg(long)]
+    pub welltory: Option<PathBuf>,
+    /// Write every heart-rate window of both sets (reference, estimate) to this CSV: the
+    /// windows `bench/peers.sh` runs the other tools on.
+    #[arg(long)]
+    pub windows_csv: Option<PathBuf>,
+    /// Print the heart-rate ablation (the path built up part by part) on both sets.
+    #[arg(long)]
+    pub ablation: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -45,6 +68,25 @@ impl From<FamilyArg> for Family {
             FamilyArg::BoostedTrees => Family::BoostedTrees,
         }
     }
+}
+
+/// Heart rate of one configuration on both sets.
+#[derive(Debug, Serialize)]
+pub struct AblationRow {
+    pub step: String,
+    pub shared: HeartRateEval,
+    pub welltory: Option<HeartRateEval>,
+}
+
+/// What `eval --json` prints: the UW report's keys, plus the optional sections.
+#[derive(Debug, Serialize)]
+struct FullReport<'a> {
+    #[serde(flatten)]
+    shared: &'a EvalReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    welltory: Option<&'a HeartRateEval>,
+    #[serde(skip_serializing_if = "<[AblationRow]>::is_empty")]
+    ablation: &'a [AblationRow],
 }
 
 fn num(v: Option<f64>) -> String {
@@ -290,24 +332,194 @@ pub fn write_report(out: &mut impl Write, r: &EvalReport) -> std::io::Result<()>
     Ok(())
 }
 
+/// Heart rate of one configuration of the path on both sets.
+fn heart_rate_scores(
+    recordings: &[Recording],
+    welltory: &[BeatReferenced],
+    eval_opts: &EvalOptions,
+    heart_rate: &HeartRateOptions,
+) -> (HeartRateEval, Option<HeartRateEval>) {
+    let shared = oximeter_heart_rate(
+        recordings,
+        &EvalOptions {
+            heart_rate: heart_rate.clone(),
+            ..eval_opts.clone()
+        },
+    );
+    let analysis = AnalysisOptions {
+        hop_s: BEAT_REFERENCED_HOP_S,
+        heart_rate: heart_rate.clone(),
+        ..AnalysisOptions::default()
+    };
+    let welltory = (!welltory.is_empty()).then(|| evaluate_beat_referenced(welltory, &analysis));
+    (shared, welltory)
+}
+
+fn hr_line(r: &HeartRateEval) -> String {
+    format!(
+        "{:>6} bpm {:>7} ({}/{})",
+        num(r.heart_rate_mae_bpm),
+        pct(Some(r.coverage)),
+        r.answered,
+        r.windows
+    )
+}
+
+/// The Welltory section: totals and one line per recording.
+pub fn write_beat_referenced(out: &mut impl Write, r: &HeartRateEval) -> std::io::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "heart rate vs ECG (Welltory layout): {} recordings, {} s windows, hop {} s",
+        r.recordings, r.window_s, r.hop_s
+    )?;
+    writeln!(out, "{:<34} {:>12} {:>12}", "metric", "oxicam", "baseline")?;
+    writeln!(
+        out,
+        "{:<34} {:>12} {:>12}",
+        "heart rate MAE (bpm)",
+        num(r.heart_rate_mae_bpm),
+        num(r.baseline_heart_rate_mae_bpm)
+    )?;
+    writeln!(
+        out,
+        "{:<34} {:>12}",
+        "heart rate RMSE (bpm)",
+        num(r.heart_rate_rmse_bpm)
+    )?;
+    writeln!(
+        out,
+        "{:<34} {:>12}",
+        "heart rate coverage",
+        pct(Some(r.coverage))
+    )?;
+    writeln!(
+        out,
+        "{:<12} {:>8} {:>8} {:>10}",
+        "recording", "windows", "answered", "HR MAE"
+    )?;
+    for p in &r.per_recording {
+        writeln!(
+            out,
+            "{:<12} {:>8} {:>8} {:>10}",
+            p.recording,
+            p.windows,
+            p.answered,
+            num(p.heart_rate_mae_bpm)
+        )?;
+    }
+    Ok(())
+}
+
+fn write_ablation(out: &mut impl Write, rows: &[AblationRow]) -> std::io::Result<()> {
+    writeln!(out)?;
+    writeln!(out, "heart-rate ablation: MAE, coverage (answered/windows)")?;
+    writeln!(
+        out,
+        "{:<38} {:>30} {:>30}",
+        "step", "shared subjects (hop 5 s)", "Welltory (hop 2 s)"
+    )?;
+    for row in rows {
+        writeln!(
+            out,
+            "{:<38} {:>30} {:>30}",
+            row.step,
+            hr_line(&row.shared),
+            row.welltory.as_ref().map_or("-".to_string(), hr_line)
+        )?;
+    }
+    Ok(())
+}
+
+/// The heart-rate windows of both sets as CSV (`set,subject,hand,start_s,end_s,reference_bpm,
+/// oxicam_bpm`; empty cells for no reference / refused).
+fn write_windows_csv(
+    path: &std::path::Path,
+    sets: &[(&str, &[ScoredWindow])],
+) -> anyhow::Result<()> {
+    let cell = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
+    let mut text = String::from("set,subject,hand,start_s,end_s,reference_bpm,oxicam_bpm\n");
+    for (set, windows) in sets {
+        for w in windows.iter() {
+            text += &format!(
+                "{set},{},{},{:.3},{:.3},{},{}\n",
+                w.recording,
+                if w.hand.is_empty() { "-" } else { &w.hand },
+                w.start_s,
+                w.end_s,
+                cell(w.reference_bpm),
+                cell(w.estimate_bpm)
+            );
+        }
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let recordings = load_recordings(&args.data)?;
+    let welltory = match &args.welltory {
+        Some(dir) => load_beat_referenced(dir)?,
+        None => Vec::new(),
+    };
     let model = match &args.model {
         Some(path) => Some(load_model(Some(path))?),
         None => None,
     };
-    let mut opts = args.data.eval_options();
-    opts.families = if args.families.is_empty() {
+    let mut eval_opts = args.data.eval_options();
+    eval_opts.families = if args.families.is_empty() {
         vec![Family::Ridge, Family::BoostedTrees]
     } else {
         args.families.iter().map(|&f| f.into()).collect()
     };
-    let report = evaluate(&recordings, model.as_ref(), &opts);
+    let report = evaluate(&recordings, model.as_ref(), &eval_opts);
+    let (shared_hr, welltory_hr) = if args.windows_csv.is_some() || !welltory.is_empty() {
+        heart_rate_scores(
+            &recordings,
+            &welltory,
+            &eval_opts,
+            &HeartRateOptions::default(),
+        )
+    } else {
+        (HeartRateEval::default(), None)
+    };
+    if let Some(path) = &args.windows_csv {
+        let mut sets = vec![("uw", shared_hr.scored.as_slice())];
+        if let Some(w) = &welltory_hr {
+            sets.push(("welltory", w.scored.as_slice()));
+        }
+        write_windows_csv(path, &sets)?;
+    }
+    let ablation: Vec<AblationRow> = if args.ablation {
+        ablation_steps()
+            .into_iter()
+            .map(|(step, hr)| {
+                let (shared, welltory) = heart_rate_scores(&recordings, &welltory, &eval_opts, &hr);
+                AblationRow {
+                    step: step.to_string(),
+                    shared,
+                    welltory,
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        let full = FullReport {
+            shared: &report,
+            welltory: welltory_hr.as_ref(),
+            ablation: &ablation,
+        };
+        writeln!(out, "{}", serde_json::to_string_pretty(&full)?)?;
     } else {
         write_report(&mut out, &report)?;
+        if let Some(w) = &welltory_hr {
+            write_beat_referenced(&mut out, w)?;
+        }
+        if !ablation.is_empty() {
+            write_ablation(&mut out, &ablation)?;
+        }
     }
     out.flush()?;
     if let Some(dir) = &args.plot {
