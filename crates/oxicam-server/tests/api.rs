@@ -65,7 +65,7 @@ async fn v1_analyses_refuses_the_removed_calibration_and_run_ignores_it() {
     let ok = app.upload("/run", &parts).await;
     assert_eq!(ok.status, 200, "{}", ok.text());
     let report = ok.json();
-    assert_eq!(report["schema_version"], "4");
+    assert_eq!(report["schema_version"], "5");
     assert!(report.get("calibration").is_none());
     assert_eq!(report["spo2_status"], "estimated");
     assert!(["likely", "unlikely", "uncertain"].contains(&report["hypoxaemia"].as_str().unwrap()));

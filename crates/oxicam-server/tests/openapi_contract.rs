@@ -173,6 +173,40 @@ async fn every_answer_matches_the_openapi_document() {
             contract.check(&Method::POST, route, &response);
         }
     }
+    // Schema 5's fields are in the good clip's report and in the document: the beats of the
+    // heart-rate channel and each window's beat coverage and motion share validate, and the
+    // same report with any of them mistyped does not.
+    let report = app
+        .send(upload("/v1/analyses", file_part(&good)))
+        .await
+        .json();
+    assert_eq!(report["schema_version"], "5");
+    let beats = &report["beats"];
+    let beat_count = beats["times_s"].as_array().unwrap().len();
+    assert!(beat_count >= 10, "{beats}");
+    assert_eq!(beats["quality"].as_array().unwrap().len(), beat_count);
+    let window = &report["windows"][0];
+    assert!(window["beat_coverage"].as_f64().unwrap() > 0.5, "{window}");
+    assert!(window["motion_share"].as_f64().is_some(), "{window}");
+    let report_schema = json!({ "$ref": "#/components/schemas/Report" });
+    contract.check_body(&report_schema, &report, "good report");
+    for (pointer, wrong) in [
+        ("/beats/times_s", json!("1.0,2.0")),
+        ("/beats/quality/0", json!("good")),
+        ("/windows/0/beat_coverage", json!("high")),
+        ("/windows/0/motion_share", json!([0.1])),
+    ] {
+        let mut mistyped = report.clone();
+        *mistyped.pointer_mut(pointer).unwrap() = wrong;
+        let caught = std::panic::catch_unwind(|| {
+            contract.check_body(&report_schema, &mistyped, pointer);
+        });
+        assert!(
+            caught.is_err(),
+            "a report with {pointer} mistyped validated"
+        );
+    }
+
     // The trace route: the good clip's trace as the page would send it, and what can go wrong.
     let trace = oxicam_video::extract_trace(&good_clip(), &oxicam_video::DecodeOptions::default())
         .unwrap()

@@ -6,8 +6,8 @@ use crate::features::WindowFeatures;
 use crate::heart_rate::{self, HeartRateOptions, HeartRateTrack, PulseChannels};
 use crate::quality::Gate;
 use crate::report::{
-    Beats, ChannelInfo, ModelInfo, Quality, QualityReason, Report, Waveform, WindowResult,
-    NOTICE, REPORT_SCHEMA_VERSION,
+    Beats, ChannelInfo, ModelInfo, Quality, QualityReason, Report, Waveform, WindowResult, NOTICE,
+    REPORT_SCHEMA_VERSION,
 };
 use crate::spectrum::{power_spectrum, PowerSpectrum, PulsePeak};
 use crate::spo2::features::ChannelMeasures;

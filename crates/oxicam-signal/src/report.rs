@@ -2,6 +2,11 @@
 //! serializer. Fields marked optional are absent when the recording was refused.
 //!
 //! The schema is versioned by [`Report::schema_version`], serialised first:
+//! - `"5"`: `beats` (times and per-beat quality of the heart-rate channel) for the recording;
+//!   `beat_coverage` and `motion_share` for each window; a window's `heart_rate_bpm` comes
+//!   from its accepted beats on a rate tracked across windows, motion and dropped frames are
+//!   cut out of a window instead of refusing it, and an uncovered lens is refused with
+//!   `lens_not_covered` alone (no `motion` or `low_snr` beside it).
 //! - `"4"`: `hypoxaemia` (`likely`, `unlikely`, `uncertain`) for the recording and each
 //!   window; `calibration` and the upload field `reference_spo2` are gone (a reference
 //!   reading made the estimates worse on held-out subjects, see models/README.md).
@@ -23,7 +28,7 @@ pub use crate::spo2::Spo2Status;
 use crate::trace::Channel;
 
 /// The version written into every new [`Report`].
-pub const REPORT_SCHEMA_VERSION: &str = "4";
+pub const REPORT_SCHEMA_VERSION: &str = "5";
 
 /// Reports written before the schema was versioned carry no version field.
 fn unversioned() -> String {

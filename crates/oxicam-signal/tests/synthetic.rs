@@ -335,7 +335,7 @@ fn json_has_the_contract_fields() {
     // The schema version comes first, so a reader sees it before anything it may not know.
     let text = serde_json::to_string(&r).unwrap();
     assert!(
-        text.starts_with(r#"{"schema_version":"4","#),
+        text.starts_with(r#"{"schema_version":"5","#),
         "{}",
         &text[..40]
     );
