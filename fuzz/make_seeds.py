@@ -78,6 +78,12 @@ def main():
     write("trace_csv", "embedded-25s.csv", ("\n".join(rows[:1 + 750]) + "\n").encode())
     write("trace_csv", "bom-no-header.csv", ("\ufeff" + "\n".join(rows[1:40]) + "\n").encode())
     write("trace_csv", "crlf-blank.csv", ("r,g,b\r\n\r\n" + "\r\n".join(rows[1:20]) + "\r\n").encode())
+    # Timed forms: Welltory's time,R,G,B in ms with jitter and a 0.6 s gap; t,R,G,B in seconds.
+    timed = ["time,R,G,B"] + [f"{round(i * 1000 / 30 + (i * 7919) % 11 - 5)},{row}"
+                              for i, row in enumerate(rows[1:1 + 300]) if not 150 <= i < 168]
+    write("trace_csv", "timed-ms-gap.csv", ("\n".join(timed) + "\n").encode())
+    write("trace_csv", "timed-seconds.csv", ("t,R,G,B\n" + "\n".join(
+        f"{i / 30:.4f},{row}" for i, row in enumerate(rows[1:60])) + "\n").encode())
     write("trace_csv", "reference.csv", (
         "\ufeffTime,SpO2 1,SpO2 2,SpO2 3,SpO2 4,SpO2 5,Pulse 1,Pulse 2,Pulse 3,Pulse 4,Pulse 5\n"
         " 09:25:02,97.4,97,0,98,98,57,57,0,58,57\n 09:25:03,97.6,,0,98,98,57,57,0,58,57\n"

@@ -1,12 +1,13 @@
-//! Fuzzes the trace CSV reader (`oxicam analyze trace.csv`, `oxicam synth --trace`) and the
-//! reference CSV reader, then runs the analysis on every trace that parses: a CSV is a trace
-//! handed to the estimator, so odd values (huge, tiny, constant, few rows) must give a report,
-//! never a panic.
+//! Fuzzes the trace CSV readers (`oxicam analyze trace.csv` in both forms, fixed-rate `R,G,B`
+//! and timed `time_ms,R,G,B`; `oxicam synth --trace`) and the reference CSV reader, then runs
+//! the analysis on every trace that parses: a CSV is a trace handed to the estimator, so odd
+//! values (huge, tiny, constant, few rows, times that jump or repeat) must give a report, never
+//! a panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use oxicam_signal::dataset::{parse_reference_csv, parse_rgb_csv, LabelSource};
-use oxicam_signal::{analyze, AnalysisOptions, Spo2Model, Trace};
+use oxicam_signal::dataset::{parse_reference_csv, parse_rgb_csv, parse_trace_csv, LabelSource};
+use oxicam_signal::{analyze, AnalysisOptions, Spo2Model};
 use std::sync::OnceLock;
 
 fn model() -> &'static Spo2Model {
@@ -26,11 +27,14 @@ fuzz_target!(|data: &[u8]| {
             rows.iter().flatten().all(|v| v.is_finite()),
             "non-finite value accepted"
         );
-        let report = analyze(
-            &Trace::from_rgb_rows(&rows, 30.0),
-            model(),
-            &AnalysisOptions::default(),
+    }
+    if let Ok(table) = parse_trace_csv(text) {
+        assert!(!table.rgb.is_empty(), "a parsed trace has rows");
+        assert!(
+            table.rgb.iter().flatten().all(|v| v.is_finite()),
+            "non-finite value accepted"
         );
+        let report = analyze(&table.into_trace(30.0), model(), &AnalysisOptions::default());
         if let Some(bpm) = report.heart_rate_bpm {
             assert!(bpm.is_finite() && bpm > 0.0, "heart rate {bpm}");
         }

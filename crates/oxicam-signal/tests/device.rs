@@ -8,9 +8,9 @@ use std::path::PathBuf;
 mod common;
 
 use common::shipped_model;
-use oxicam_signal::dataset::parse_rgb_csv;
+use oxicam_signal::dataset::{parse_rgb_csv, parse_trace_csv};
 use oxicam_signal::spo2::{apply_range, Spo2Status};
-use oxicam_signal::{analyze_detailed, AnalysisOptions, FrameSample, Spo2Model, Trace};
+use oxicam_signal::{analyze_detailed, AnalysisOptions, Spo2Model, Trace};
 
 fn shared(rel: &str) -> PathBuf {
     // CI has ../shared beside the repo, as here.
@@ -224,31 +224,11 @@ fn crosstalk_moves_are_measured_and_stay_inside_the_interval() {
     );
 }
 
-/// Welltory PPG.csv: `time,R,G,B` with the frame time in ms.
+/// Welltory PPG.csv (`time,R,G,B`, frame times in ms) through the product's trace reader.
 fn welltory_trace(text: &str) -> Trace {
-    let samples = text
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let v: Vec<f64> = line
-                .split(',')
-                .map(|c| c.trim().parse::<f64>())
-                .collect::<Result<_, _>>()
-                .ok()?;
-            let rgb = [*v.get(1)?, *v.get(2)?, *v.get(3)?];
-            Some(FrameSample {
-                t_s: v[0] / 1000.0,
-                roi_rgb: rgb,
-                full_rgb: rgb,
-                clipped_fraction: None,
-                luma_grid_sd: None,
-            })
-        })
-        .collect();
-    Trace {
-        samples,
-        truncated: false,
-    }
+    let table = parse_trace_csv(text).unwrap();
+    assert!(table.times_s.is_some(), "Welltory rows carry their times");
+    table.into_trace(30.0)
 }
 
 /// Healthy people on 21 other Android phones (no SpO2 reference): the share of answered
