@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 /// The model built into every binary, relative to the workspace root.
-const DEFAULT_MODEL: &str = "models/spo2-2026.3.json";
+const DEFAULT_MODEL: &str = "models/spo2-2026.4.json";
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// The model file the product ships (`models/` at the repository root), parsed as callers do:
 /// the test reads the file, the crate parses the text.
 pub fn shipped_model() -> Spo2Model {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/spo2-2026.3.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/spo2-2026.4.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     Spo2Model::from_json_str(&text).expect("the shipped model parses")

@@ -17,7 +17,7 @@ pub struct Args {
     #[arg(long)]
     pub out: PathBuf,
     /// Version string written into the model.
-    #[arg(long, default_value = "spo2-2026.3")]
+    #[arg(long, default_value = "spo2-2026.4")]
     pub version: String,
 }
 
