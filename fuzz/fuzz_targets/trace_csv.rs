@@ -34,7 +34,11 @@ fuzz_target!(|data: &[u8]| {
             table.rgb.iter().flatten().all(|v| v.is_finite()),
             "non-finite value accepted"
         );
-        let report = analyze(&table.into_trace(30.0), model(), &AnalysisOptions::default());
+        let report = analyze(
+            &table.into_trace(30.0),
+            model(),
+            &AnalysisOptions::default(),
+        );
         if let Some(bpm) = report.heart_rate_bpm {
             assert!(bpm.is_finite() && bpm > 0.0, "heart rate {bpm}");
         }
