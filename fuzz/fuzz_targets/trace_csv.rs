@@ -10,6 +10,9 @@ use oxicam_signal::dataset::{parse_reference_csv, parse_rgb_csv, parse_trace_csv
 use oxicam_signal::{analyze, AnalysisOptions, Spo2Model};
 use std::sync::OnceLock;
 
+/// Longest timed trace analysed (s).
+const MAX_SPAN_S: f64 = 600.0;
+
 fn model() -> &'static Spo2Model {
     static MODEL: OnceLock<Spo2Model> = OnceLock::new();
     MODEL.get_or_init(oxicam_video::pipeline::default_model)
@@ -34,6 +37,17 @@ fuzz_target!(|data: &[u8]| {
             table.rgb.iter().flatten().all(|v| v.is_finite()),
             "non-finite value accepted"
         );
+        // Analysis time grows with the span a timed table claims (about 1 ms of CPU per second
+        // of trace), so a few bytes can name hours; the upload routes cap the duration, and so
+        // does this target, at ten minutes.
+        if let Some(times) = &table.times_s {
+            let (lo, hi) = times
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+            if hi - lo > MAX_SPAN_S {
+                return;
+            }
+        }
         let report = analyze(
             &table.into_trace(30.0),
             model(),
