@@ -13,7 +13,7 @@ use crate::open::{
     check_picture_size, decoder_options, is_image_container, pixel_limit, Stop, ACCEPTED_CODECS,
     ACCEPTED_CONTAINERS,
 };
-use crate::stats::{frame_sample, ChromaPlanes, ColorConversion, Planes, StatsScratch};
+use crate::stats::{frame_sample, ColorConversion, Colour, Plane, Planes, StatsScratch};
 use crate::{DecodeOptions, DecodedVideo, VideoError};
 
 /// Report progress every this many frames.
@@ -87,7 +87,6 @@ pub(crate) fn extract(path: &Path, opts: &DecodeOptions) -> Result<DecodedVideo,
         total_s: vetted.declared_duration_s,
         samples: Vec::new(),
         scratch: StatsScratch::default(),
-        scaler: None,
         conversion: None,
         frame: ff::frame::Video::empty(),
         size: None,
@@ -356,8 +355,6 @@ struct FrameLoop<'a> {
     total_s: Option<f64>,
     samples: Vec<FrameSample>,
     scratch: StatsScratch,
-    /// Converts pixel formats the statistics cannot read directly (e.g. 10-bit) to 8-bit 4:2:0.
-    scaler: Option<(ff::software::scaling::Context, ff::frame::Video)>,
     conversion: Option<ColorConversion>,
     frame: ff::frame::Video,
     size: Option<(u32, u32)>,
@@ -414,39 +411,15 @@ impl FrameLoop<'_> {
         self.size
             .get_or_insert((self.frame.width(), self.frame.height()));
 
-        let sample = match layout_of(self.frame.format()) {
-            Some(layout) => planes_sample(&self.frame, layout, &conversion, &mut self.scratch, t_s),
-            None => {
-                let (w, h, fmt) = (self.frame.width(), self.frame.height(), self.frame.format());
-                let stale = self.scaler.as_ref().is_none_or(|(s, _)| {
-                    s.input().width != w || s.input().height != h || s.input().format != fmt
-                });
-                if stale {
-                    let scaler = ff::software::scaling::Context::get(
-                        fmt,
-                        w,
-                        h,
-                        Pixel::YUV420P,
-                        w,
-                        h,
-                        ff::software::scaling::Flags::POINT,
-                    )
-                    .map_err(|e| VideoError::Internal(format!("pixel format {fmt:?}: {e}")))?;
-                    self.scaler = Some((scaler, ff::frame::Video::empty()));
-                }
-                let (scaler, converted) = self.scaler.as_mut().expect("scaler just set");
-                scaler
-                    .run(&self.frame, converted)
-                    .map_err(|e| VideoError::Internal(format!("pixel format {fmt:?}: {e}")))?;
-                planes_sample(
-                    converted,
-                    Layout::Yuv((1, 1)),
-                    &conversion,
-                    &mut self.scratch,
-                    t_s,
-                )
-            }
+        let Some(layout) = layout_of(self.frame.format()) else {
+            return Err(VideoError::NoDecodableFrames {
+                detail: format!(
+                    "the decoder gives frames in pixel format {:?}, which oxicam does not read",
+                    self.frame.format()
+                ),
+            });
         };
+        let sample = planes_sample(&self.frame, layout, &conversion, &mut self.scratch, t_s);
         self.samples.push(sample);
         if self.samples.len() % PROGRESS_EVERY == 0 {
             if let Some(progress) = &self.opts.progress {
@@ -465,22 +438,76 @@ fn ticks_since_start(pts: i64, start_pts: i64) -> Result<i64, VideoError> {
         })
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Layout {
-    Grey,
-    Yuv((u32, u32)),
+/// How a frame's samples are laid out, from FFmpeg's pixel format descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    kind: LayoutKind,
+    /// Bits per sample: 8 in one byte, 9-16 in two little-endian bytes.
+    bits: u32,
 }
 
-/// 8-bit planar layouts the statistics read in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LayoutKind {
+    Grey,
+    /// Chroma subsampling, log2 (x, y).
+    Yuv((u32, u32)),
+    /// Planar RGB: planes of green, blue, red.
+    Gbr,
+}
+
+/// Planar layouts the statistics read in place: grey, YUV with any chroma subsampling and
+/// planar RGB, 8 to 16 bits, native byte order, alpha ignored. That is every software format
+/// the H.264, HEVC, VP8 and VP9 decoders produce; packed, paletted, big-endian, float and
+/// hardware formats are not.
 fn layout_of(format: Pixel) -> Option<Layout> {
-    match format {
-        Pixel::YUV420P | Pixel::YUVJ420P => Some(Layout::Yuv((1, 1))),
-        Pixel::YUV422P | Pixel::YUVJ422P => Some(Layout::Yuv((1, 0))),
-        Pixel::YUV444P | Pixel::YUVJ444P => Some(Layout::Yuv((0, 0))),
-        Pixel::YUV440P | Pixel::YUVJ440P => Some(Layout::Yuv((0, 1))),
-        Pixel::GRAY8 => Some(Layout::Grey),
-        _ => None,
+    use ff::ffi;
+    // SAFETY: av_pix_fmt_desc_get() returns null or a pointer to a static descriptor.
+    let desc = unsafe { ffi::av_pix_fmt_desc_get(format.into()).as_ref() }?;
+    let flag = |f: std::ffi::c_int| desc.flags & f as u64 != 0;
+    let unreadable = ffi::AV_PIX_FMT_FLAG_BE
+        | ffi::AV_PIX_FMT_FLAG_PAL
+        | ffi::AV_PIX_FMT_FLAG_BITSTREAM
+        | ffi::AV_PIX_FMT_FLAG_HWACCEL
+        | ffi::AV_PIX_FMT_FLAG_BAYER
+        | ffi::AV_PIX_FMT_FLAG_FLOAT;
+    if flag(unreadable) || cfg!(target_endian = "big") {
+        return None;
     }
+    let colours = match desc.nb_components {
+        1 | 2 => 1,
+        3 | 4 => 3,
+        _ => return None,
+    };
+    if colours == 3 && !flag(ffi::AV_PIX_FMT_FLAG_PLANAR) {
+        return None;
+    }
+    let comps = &desc.comp[..colours];
+    let bits = comps[0].depth;
+    let bytes = if bits > 8 { 2 } else { 1 };
+    let plain = comps
+        .iter()
+        .all(|c| c.depth == bits && c.step == bytes && c.offset == 0 && c.shift == 0);
+    if !plain || !(8..=16).contains(&bits) {
+        return None;
+    }
+    let kind = if colours == 1 {
+        LayoutKind::Grey
+    } else if flag(ffi::AV_PIX_FMT_FLAG_RGB) {
+        // R, G, B components in planes 2, 0, 1 (FFmpeg's GBR order).
+        if [comps[0].plane, comps[1].plane, comps[2].plane] != [2, 0, 1] {
+            return None;
+        }
+        LayoutKind::Gbr
+    } else {
+        if [comps[0].plane, comps[1].plane, comps[2].plane] != [0, 1, 2] {
+            return None;
+        }
+        LayoutKind::Yuv((desc.log2_chroma_w as u32, desc.log2_chroma_h as u32))
+    };
+    Some(Layout {
+        kind,
+        bits: bits as u32,
+    })
 }
 
 fn planes_sample(
@@ -490,22 +517,28 @@ fn planes_sample(
     scratch: &mut StatsScratch,
     t_s: f64,
 ) -> FrameSample {
-    let chroma = match layout {
-        Layout::Grey => None,
-        Layout::Yuv(shift) => Some(ChromaPlanes {
-            u: frame.data(1),
-            v: frame.data(2),
-            stride_u: frame.stride(1),
-            stride_v: frame.stride(2),
+    let plane = |i: usize| Plane {
+        data: frame.data(i),
+        stride: frame.stride(i),
+    };
+    let colour = match layout.kind {
+        LayoutKind::Grey => Colour::Grey,
+        LayoutKind::Yuv(shift) => Colour::Yuv {
+            u: plane(1),
+            v: plane(2),
             shift,
-        }),
+        },
+        LayoutKind::Gbr => Colour::Gbr {
+            b: plane(1),
+            r: plane(2),
+        },
     };
     let planes = Planes {
         width: frame.width() as usize,
         height: frame.height() as usize,
-        luma: frame.data(0),
-        luma_stride: frame.stride(0),
-        chroma,
+        bits: layout.bits,
+        luma: plane(0),
+        colour,
     };
     frame_sample(&planes, conversion, scratch, t_s)
 }
@@ -524,10 +557,14 @@ fn conversion_of(frame: &ff::frame::Video) -> ColorConversion {
     let full_range = match frame.color_range() {
         Range::JPEG => true,
         Range::MPEG => false,
-        _ => matches!(
-            frame.format(),
-            Pixel::YUVJ420P | Pixel::YUVJ422P | Pixel::YUVJ444P | Pixel::YUVJ440P
-        ),
+        // Unspecified: the deprecated JPEG formats say full range, and RGB is full unless
+        // declared otherwise.
+        _ => {
+            matches!(
+                frame.format(),
+                Pixel::YUVJ420P | Pixel::YUVJ422P | Pixel::YUVJ444P | Pixel::YUVJ440P
+            ) || layout_of(frame.format()).is_some_and(|l| l.kind == LayoutKind::Gbr)
+        }
     };
     ColorConversion { kr, kb, full_range }
 }

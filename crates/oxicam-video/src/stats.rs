@@ -1,10 +1,18 @@
-//! Per-frame statistics straight from the decoded Y, U, V planes: regional RGB means, clipped
-//! fractions, luma-grid uniformity. No whole-frame RGB conversion, no copies.
+//! Per-frame statistics straight from the decoded planes (8-bit or 9-16-bit YUV, grey, planar
+//! RGB): exact regional RGB means and the luma grid in one pass, clipped fractions on a subsample.
 
 use oxicam_signal::FrameSample;
 
 /// Cells per side of the coarse luma grid laid over the central region.
 pub const LUMA_GRID_CELLS: usize = 8;
+
+/// At most about this many central-region pixels are tested for clipping per frame: whole
+/// rows, evenly spaced. The means need every pixel; a share (the quality gate acts at 25 %
+/// over seconds of frames) does not, and testing every pixel of a torch-lit frame (red near
+/// 255 on every row) cost as much as all the sums. 16 384 pixels put the standard error of
+/// one frame's share below 0.4 % points for independent pixels; regions up to 128x128
+/// pixels are tested whole.
+pub const CLIP_SAMPLE_PIXELS: usize = 16_384;
 
 /// The YUV -> RGB conversion a stream declares: matrix coefficients and range.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,23 +93,57 @@ struct Coefficients {
     bu: f64,
 }
 
-/// Borrowed 8-bit planes of one frame. `chroma_shift` is log2 of the chroma subsampling
-/// (x, y): (1, 1) for 4:2:0, (1, 0) for 4:2:2, (0, 0) for 4:4:4. Missing chroma (grey) is
-/// given as `None` and read as 128.
+/// One plane: rows of `stride` bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Plane<'a> {
+    pub data: &'a [u8],
+    pub stride: usize,
+}
+
+/// What the planes after the first hold.
+#[derive(Debug, Clone, Copy)]
+pub enum Colour<'a> {
+    /// Luma only: chroma is neutral (128).
+    Grey,
+    /// Chroma planes; `shift` is log2 of the subsampling (x, y): (1, 1) for 4:2:0, (1, 0) for
+    /// 4:2:2, (0, 0) for 4:4:4.
+    Yuv {
+        u: Plane<'a>,
+        v: Plane<'a>,
+        shift: (u32, u32),
+    },
+    /// Planar RGB (FFmpeg's GBR formats): the first plane is green.
+    Gbr { b: Plane<'a>, r: Plane<'a> },
+}
+
+/// Borrowed planes of one frame.
+#[derive(Debug, Clone, Copy)]
 pub struct Planes<'a> {
     pub width: usize,
     pub height: usize,
-    pub luma: &'a [u8],
-    pub luma_stride: usize,
-    pub chroma: Option<ChromaPlanes<'a>>,
+    /// Bits per sample: 8 (one byte each) or 9-16 (two bytes each, little-endian, as FFmpeg's
+    /// native formats on x86 and ARM).
+    pub bits: u32,
+    /// Luma, or green for planar RGB.
+    pub luma: Plane<'a>,
+    pub colour: Colour<'a>,
 }
 
-pub struct ChromaPlanes<'a> {
-    pub u: &'a [u8],
-    pub v: &'a [u8],
-    pub stride_u: usize,
-    pub stride_v: usize,
-    pub shift: (u32, u32),
+impl Planes<'_> {
+    fn chroma_shift(&self) -> (u32, u32) {
+        match self.colour {
+            Colour::Yuv { shift, .. } => shift,
+            Colour::Grey | Colour::Gbr { .. } => (0, 0),
+        }
+    }
+
+    fn bytes_per_sample(&self) -> usize {
+        if self.bits > 8 {
+            2
+        } else {
+            1
+        }
+    }
 }
 
 /// The central region: the middle half of the frame in each dimension, aligned to the chroma
@@ -133,6 +175,35 @@ impl Region {
         }
         region
     }
+
+    fn width(&self) -> usize {
+        self.x1 - self.x0
+    }
+
+    fn height(&self) -> usize {
+        self.y1 - self.y0
+    }
+
+    fn subsampled(&self, (sx, sy): (u32, u32)) -> Region {
+        Region {
+            x0: self.x0 >> sx,
+            x1: self.x1 >> sx,
+            y0: self.y0 >> sy,
+            y1: self.y1 >> sy,
+        }
+    }
+
+    /// The rows tested for clipping: every `step`-th from the top, with `step` odd when above
+    /// one so that the rows visit every phase of the codecs' 4/8/16-row blocks.
+    fn clip_rows(&self) -> std::iter::StepBy<std::ops::Range<usize>> {
+        let mut step = (self.width() * self.height())
+            .div_ceil(CLIP_SAMPLE_PIXELS)
+            .max(1);
+        if step > 1 && step % 2 == 0 {
+            step += 1;
+        }
+        (self.y0..self.y1).step_by(step)
+    }
 }
 
 /// Reusable buffers so per-frame work allocates nothing after the first frame.
@@ -145,7 +216,7 @@ pub struct StatsScratch {
     thr_b: Vec<i16>,
 }
 
-/// Per-pixel clip thresholds on luma for one chroma sample: a pixel has R >= 250 when
+/// Per-pixel clip thresholds on 8-bit luma for one chroma sample: a pixel has R >= 250 when
 /// Y >= thr_r, G <= 5 when Y <= thr_g, B <= 5 when Y <= thr_b.
 struct ClipTables {
     thr_r_of_v: [i16; 256],
@@ -191,53 +262,544 @@ impl ClipTables {
     }
 }
 
-fn row(plane: &[u8], stride: usize, y: usize, x0: usize, x1: usize) -> &[u8] {
-    &plane[y * stride + x0..y * stride + x1]
+/// Maps code values of a `bits`-deep plane to the 8-bit scale the conversion works in:
+/// `value8 = gain * code + offset` (BT.2100's quantisation: limited range scales by
+/// 2^(bits-8), full range by 255 / (2^bits - 1) around a chroma centre of 2^(bits-1)).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CodeScale {
+    luma_gain: f64,
+    chroma_gain: f64,
+    chroma_offset: f64,
 }
 
-fn sum_u8(values: &[u8]) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        sum_u8_sse2(values)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        // u16 lanes vectorise well; 128 values of at most 255 cannot overflow them.
-        values
-            .chunks(128)
-            .map(|c| c.iter().map(|&b| b as u16).sum::<u16>() as u64)
-            .sum()
-    }
-}
-
-/// Byte sums with `psadbw` (16 bytes per instruction; SSE2 is part of every x86-64 CPU): the
-/// whole-frame luma sum is most of our per-frame work, and LLVM's widening loop is 3x slower.
-#[cfg(target_arch = "x86_64")]
-fn sum_u8_sse2(values: &[u8]) -> u64 {
-    use std::arch::x86_64::{
-        __m128i, _mm_add_epi64, _mm_loadu_si128, _mm_sad_epu8, _mm_setzero_si128, _mm_storeu_si128,
-    };
-    let chunks = values.chunks_exact(16);
-    let tail: u64 = chunks.remainder().iter().map(|&b| b as u64).sum();
-    // SAFETY: SSE2 is baseline on x86_64; every load reads exactly one 16-byte chunk of the
-    // slice (unaligned loads allowed) and the store writes into a local 16-byte array.
-    unsafe {
-        let zero = _mm_setzero_si128();
-        let mut acc = _mm_setzero_si128();
-        for chunk in chunks {
-            let v = _mm_loadu_si128(chunk.as_ptr() as *const __m128i);
-            acc = _mm_add_epi64(acc, _mm_sad_epu8(v, zero));
+impl CodeScale {
+    fn new(bits: u32, full_range: bool) -> CodeScale {
+        if full_range {
+            let max = ((1u64 << bits) - 1) as f64;
+            let gain = 255.0 / max;
+            CodeScale {
+                luma_gain: gain,
+                chroma_gain: gain,
+                chroma_offset: 128.0 - gain * (1u64 << (bits - 1)) as f64,
+            }
+        } else {
+            let gain = 1.0 / (1u64 << (bits - 8)) as f64;
+            CodeScale {
+                luma_gain: gain,
+                chroma_gain: gain,
+                chroma_offset: 0.0,
+            }
         }
-        let mut lanes = [0u64; 2];
-        _mm_storeu_si128(lanes.as_mut_ptr() as *mut __m128i, acc);
-        lanes[0] + lanes[1] + tail
     }
 }
 
-fn min_max(values: &[u8]) -> (u8, u8) {
-    let lo = values.iter().copied().min().unwrap_or(u8::MAX);
-    let hi = values.iter().copied().max().unwrap_or(u8::MIN);
-    (lo, hi)
+/// Byte rows of a plane's samples `x0..x1` on row `y`.
+fn row<'a>(plane: &Plane<'a>, bytes_per_sample: usize, y: usize, x0: usize, x1: usize) -> &'a [u8] {
+    let start = y * plane.stride;
+    &plane.data[start + x0 * bytes_per_sample..start + x1 * bytes_per_sample]
+}
+
+/// Sum of a row of samples stored as bytes (8-bit) or little-endian pairs (9-16-bit).
+type SumFn = fn(&[u8]) -> u64;
+
+/// The fastest sum kernels this CPU runs, chosen once per process.
+#[derive(Clone, Copy)]
+struct Kernels {
+    u8: SumFn,
+    u16: SumFn,
+}
+
+fn kernels() -> Kernels {
+    static KERNELS: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
+    *KERNELS.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Kernels {
+                    u8: simd::sum_u8_avx2,
+                    u16: simd::sum_u16_avx2,
+                };
+            }
+            Kernels {
+                u8: simd::sum_u8_sse2,
+                u16: simd::sum_u16_sse2,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            Kernels {
+                u8: sum_u8_portable,
+                u16: sum_u16_portable,
+            }
+        }
+    })
+}
+
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn sum_u8_portable(values: &[u8]) -> u64 {
+    // u16 lanes vectorise well; 128 values of at most 255 cannot overflow them.
+    values
+        .chunks(128)
+        .map(|c| c.iter().map(|&b| b as u16).sum::<u16>() as u64)
+        .sum()
+}
+
+fn sum_u16_portable(bytes: &[u8]) -> u64 {
+    bytes
+        .chunks_exact(2)
+        .map(|p| u16::from_le_bytes([p[0], p[1]]) as u64)
+        .sum()
+}
+
+/// Byte and word sums with SSE2 (baseline on x86-64) or AVX2 (checked at run time): the sums
+/// over every pixel are most of our per-frame work, and LLVM's widening loops are 3x slower.
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use std::arch::x86_64::*;
+
+    pub fn sum_u8_sse2(values: &[u8]) -> u64 {
+        let chunks = values.chunks_exact(16);
+        let tail: u64 = chunks.remainder().iter().map(|&b| b as u64).sum();
+        // SAFETY: SSE2 is baseline on x86_64; every load reads exactly one 16-byte chunk of the
+        // slice (unaligned loads allowed) and the store writes into a local 16-byte array.
+        unsafe {
+            let zero = _mm_setzero_si128();
+            let mut acc = _mm_setzero_si128();
+            for chunk in chunks {
+                let v = _mm_loadu_si128(chunk.as_ptr() as *const __m128i);
+                acc = _mm_add_epi64(acc, _mm_sad_epu8(v, zero));
+            }
+            let mut lanes = [0u64; 2];
+            _mm_storeu_si128(lanes.as_mut_ptr() as *mut __m128i, acc);
+            lanes[0] + lanes[1] + tail
+        }
+    }
+
+    pub fn sum_u8_avx2(values: &[u8]) -> u64 {
+        // SAFETY: only chosen after `is_x86_feature_detected!("avx2")`.
+        unsafe { sum_u8_avx2_impl(values) }
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn sum_u8_avx2_impl(values: &[u8]) -> u64 {
+        let chunks = values.chunks_exact(32);
+        let rest = chunks.remainder();
+        let zero = _mm256_setzero_si256();
+        let mut acc = _mm256_setzero_si256();
+        for chunk in chunks {
+            // SAFETY: the load reads exactly one 32-byte chunk of the slice.
+            let v = unsafe { _mm256_loadu_si256(chunk.as_ptr() as *const __m256i) };
+            acc = _mm256_add_epi64(acc, _mm256_sad_epu8(v, zero));
+        }
+        let mut lanes = [0u64; 4];
+        // SAFETY: writes 32 bytes into a local 32-byte array.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, acc) };
+        lanes.iter().sum::<u64>() + sum_u8_sse2(rest)
+    }
+
+    /// Little-endian u16 samples: `pmaddwd` against ones adds pairs into i32 lanes. Samples
+    /// must stay below 2^15 (the decoders' depths go to 12 or 14 bits); deeper ones go the
+    /// portable way. A lane grows by at most 2^16 per 8 samples, so a flush every 2^14
+    /// vectors keeps it below 2^31.
+    pub fn sum_u16_sse2(bytes: &[u8]) -> u64 {
+        let chunks = bytes.chunks_exact(16);
+        let tail = super::sum_u16_portable(chunks.remainder());
+        let mut total = 0u64;
+        // SAFETY: SSE2 is baseline; loads read one 16-byte chunk each, the store a local array.
+        unsafe {
+            let ones = _mm_set1_epi16(1);
+            let mut acc = _mm_setzero_si128();
+            for (i, chunk) in chunks.enumerate() {
+                let v = _mm_loadu_si128(chunk.as_ptr() as *const __m128i);
+                acc = _mm_add_epi32(acc, _mm_madd_epi16(v, ones));
+                if i % 16_384 == 16_383 {
+                    total += flush128(acc);
+                    acc = _mm_setzero_si128();
+                }
+            }
+            total += flush128(acc);
+        }
+        total + tail
+    }
+
+    unsafe fn flush128(acc: __m128i) -> u64 {
+        let mut lanes = [0u32; 4];
+        // SAFETY: writes 16 bytes into a local 16-byte array.
+        unsafe { _mm_storeu_si128(lanes.as_mut_ptr() as *mut __m128i, acc) };
+        lanes.iter().map(|&l| l as u64).sum()
+    }
+
+    pub fn sum_u16_avx2(bytes: &[u8]) -> u64 {
+        // SAFETY: only chosen after `is_x86_feature_detected!("avx2")`.
+        unsafe { sum_u16_avx2_impl(bytes) }
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn sum_u16_avx2_impl(bytes: &[u8]) -> u64 {
+        let chunks = bytes.chunks_exact(32);
+        let rest = chunks.remainder();
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = _mm256_setzero_si256();
+        let mut total = 0u64;
+        let flush = |acc: __m256i| {
+            let mut lanes = [0u32; 8];
+            // SAFETY: writes 32 bytes into a local 32-byte array.
+            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, acc) };
+            lanes.iter().map(|&l| l as u64).sum::<u64>()
+        };
+        for (i, chunk) in chunks.enumerate() {
+            // SAFETY: the load reads exactly one 32-byte chunk of the slice.
+            let v = unsafe { _mm256_loadu_si256(chunk.as_ptr() as *const __m256i) };
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(v, ones));
+            if i % 16_384 == 16_383 {
+                total += flush(acc);
+                acc = _mm256_setzero_si256();
+            }
+        }
+        total + flush(acc) + sum_u16_sse2(rest)
+    }
+}
+
+/// Sums over one plane: all of it, a region, and (optionally) the region's grid cells.
+struct PlaneSums {
+    full: u64,
+    region: u64,
+    cells: [[u64; LUMA_GRID_CELLS]; LUMA_GRID_CELLS],
+}
+
+/// One pass over the plane's rows; in the region's rows the row is summed as the pieces left
+/// of, inside and right of the region (inside: one piece per grid column when `grid`).
+fn plane_sums(
+    plane: &Plane<'_>,
+    (w, h): (usize, usize),
+    bits: u32,
+    region: Region,
+    grid: bool,
+) -> PlaneSums {
+    let bps = if bits > 8 { 2 } else { 1 };
+    let k = kernels();
+    let sum: SumFn = match bits {
+        8 => k.u8,
+        9..=15 => k.u16,
+        _ => sum_u16_portable,
+    };
+    let cells_across = if grid { LUMA_GRID_CELLS } else { 1 };
+    let mut cell_x = [region.x1; LUMA_GRID_CELLS + 1];
+    for (i, x) in cell_x.iter_mut().enumerate().take(cells_across) {
+        *x = region.x0 + i * region.width() / cells_across;
+    }
+    let mut sums = PlaneSums {
+        full: 0,
+        region: 0,
+        cells: [[0; LUMA_GRID_CELLS]; LUMA_GRID_CELLS],
+    };
+    for y in 0..h {
+        let line = row(plane, bps, y, 0, w);
+        if y < region.y0 || y >= region.y1 {
+            sums.full += sum(line);
+            continue;
+        }
+        let cell_row = &mut sums.cells[(y - region.y0) * LUMA_GRID_CELLS / region.height()];
+        let mut inside = 0u64;
+        for (i, cell) in cell_row.iter_mut().enumerate().take(cells_across) {
+            let s = sum(&line[cell_x[i] * bps..cell_x[i + 1] * bps]);
+            *cell += s;
+            inside += s;
+        }
+        sums.region += inside;
+        sums.full += inside + sum(&line[..region.x0 * bps]) + sum(&line[region.x1 * bps..]);
+    }
+    sums
+}
+
+/// Computes one frame's sample (timestamp `t_s`) from its planes.
+pub fn frame_sample(
+    planes: &Planes<'_>,
+    conv: &ColorConversion,
+    scratch: &mut StatsScratch,
+    t_s: f64,
+) -> FrameSample {
+    let (w, h) = (planes.width, planes.height);
+    let region = Region::central(w, h, planes.chroma_shift());
+    let full_px = (w * h) as f64;
+    let roi_px = (region.width() * region.height()) as f64;
+    let first = plane_sums(&planes.luma, (w, h), planes.bits, region, true);
+    let scale = CodeScale::new(planes.bits, conv.full_range);
+
+    let (roi_rgb, full_rgb, grid_sd) = match planes.colour {
+        Colour::Grey => {
+            let (full_y, roi_y) = luma_means(&first, full_px, roi_px, planes.bits, &scale);
+            let neutral = 128.0;
+            (
+                conv.rgb_of_yuv(roi_y, neutral, neutral),
+                conv.rgb_of_yuv(full_y, neutral, neutral),
+                grid_sd(&luma_cells(&first, region, planes.bits, &scale, conv)),
+            )
+        }
+        Colour::Yuv { u, v, shift } => {
+            let (cw, ch) = (w.div_ceil(1 << shift.0), h.div_ceil(1 << shift.1));
+            let c_region = region.subsampled(shift);
+            let su = plane_sums(&u, (cw, ch), planes.bits, c_region, false);
+            let sv = plane_sums(&v, (cw, ch), planes.bits, c_region, false);
+            let (full_y, roi_y) = luma_means(&first, full_px, roi_px, planes.bits, &scale);
+            let (full_c, roi_c) = (
+                (cw * ch) as f64,
+                (c_region.width() * c_region.height()) as f64,
+            );
+            let chroma = |sum: u64, n: f64| {
+                let mean = sum as f64 / n;
+                if planes.bits == 8 {
+                    mean
+                } else {
+                    scale.chroma_gain * mean + scale.chroma_offset
+                }
+            };
+            (
+                conv.rgb_of_yuv(roi_y, chroma(su.region, roi_c), chroma(sv.region, roi_c)),
+                conv.rgb_of_yuv(full_y, chroma(su.full, full_c), chroma(sv.full, full_c)),
+                grid_sd(&luma_cells(&first, region, planes.bits, &scale, conv)),
+            )
+        }
+        Colour::Gbr { b, r } => {
+            let sb = plane_sums(&b, (w, h), planes.bits, region, true);
+            let sr = plane_sums(&r, (w, h), planes.bits, region, true);
+            let rgb = RgbScale::new(planes.bits, conv.full_range);
+            let mean = |s: &PlaneSums, n: f64, roi: bool| {
+                rgb.to_8bit(if roi { s.region } else { s.full } as f64 / n)
+            };
+            let channels = [&sr, &first, &sb];
+            let roi = channels.map(|s| mean(s, roi_px, true));
+            let full = channels.map(|s| mean(s, full_px, false));
+            // Luma is linear in R, G, B, so cell luma is the weighted cell means.
+            let kg = 1.0 - conv.kr - conv.kb;
+            let cells = cell_means(region, |r, c, px| {
+                let m = |s: &PlaneSums| rgb.to_8bit(s.cells[r][c] as f64 / px);
+                conv.kr * m(&sr) + kg * m(&first) + conv.kb * m(&sb)
+            });
+            (roi, full, grid_sd(&cells))
+        }
+    };
+    FrameSample {
+        t_s,
+        roi_rgb,
+        full_rgb,
+        clipped_fraction: Some(clipped_fraction(planes, region, conv, scratch)),
+        luma_grid_sd: Some(grid_sd),
+    }
+}
+
+/// Whole-frame and central means of the luma plane on the 8-bit scale.
+fn luma_means(
+    sums: &PlaneSums,
+    full_px: f64,
+    roi_px: f64,
+    bits: u32,
+    scale: &CodeScale,
+) -> (f64, f64) {
+    let (full, roi) = (sums.full as f64 / full_px, sums.region as f64 / roi_px);
+    if bits == 8 {
+        (full, roi)
+    } else {
+        (scale.luma_gain * full, scale.luma_gain * roi)
+    }
+}
+
+/// Grid cell mean luma, expressed on the 8-bit RGB scale (so a limited-range stream and a
+/// full-range one give the same figure for the same scene).
+fn luma_cells(
+    sums: &PlaneSums,
+    region: Region,
+    bits: u32,
+    scale: &CodeScale,
+    conv: &ColorConversion,
+) -> Vec<f64> {
+    let ay = conv.coefficients().ay;
+    let gain = if bits == 8 { 1.0 } else { scale.luma_gain };
+    cell_means(region, |r, c, px| sums.cells[r][c] as f64 / px * gain * ay)
+}
+
+/// `value(row, column, pixels)` for every non-empty grid cell of the region.
+fn cell_means(region: Region, value: impl Fn(usize, usize, f64) -> f64) -> Vec<f64> {
+    let n = LUMA_GRID_CELLS;
+    let mut means = Vec::with_capacity(n * n);
+    for r in 0..n {
+        // Rows of cell r: those y with (y - y0) * N / height == r.
+        let rows = (0..region.height())
+            .filter(|&dy| dy * n / region.height() == r)
+            .count();
+        for c in 0..n {
+            let cols = (c + 1) * region.width() / n - c * region.width() / n;
+            let px = rows * cols;
+            if px > 0 {
+                means.push(value(r, c, px as f64));
+            }
+        }
+    }
+    means
+}
+
+/// Population standard deviation.
+fn grid_sd(means: &[f64]) -> f64 {
+    let n = means.len().max(1) as f64;
+    let mean = means.iter().sum::<f64>() / n;
+    (means.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / n).sqrt()
+}
+
+/// Planar RGB code values to the 8-bit scale (limited-range RGB is rare but declared so).
+struct RgbScale {
+    gain: f64,
+    offset: f64,
+}
+
+impl RgbScale {
+    fn new(bits: u32, full_range: bool) -> RgbScale {
+        if full_range {
+            RgbScale {
+                gain: 255.0 / ((1u64 << bits) - 1) as f64,
+                offset: 0.0,
+            }
+        } else {
+            let to8 = 1.0 / (1u64 << (bits - 8)) as f64;
+            RgbScale {
+                gain: to8 * 255.0 / 219.0,
+                offset: -16.0 * 255.0 / 219.0,
+            }
+        }
+    }
+
+    fn to_8bit(&self, code: f64) -> f64 {
+        self.gain * code + self.offset
+    }
+}
+
+/// Shares of central-region pixels with R >= 250, G <= 5, B <= 5 (8-bit RGB scale), over the
+/// rows [`Region::clip_rows`] picks.
+fn clipped_fraction(
+    planes: &Planes<'_>,
+    region: Region,
+    conv: &ColorConversion,
+    scratch: &mut StatsScratch,
+) -> [f64; 3] {
+    let mut counts = [0u64; 3];
+    let mut rows = 0usize;
+    let bps = planes.bytes_per_sample();
+    let (x0, x1) = (region.x0, region.x1);
+    let code = |bytes: &[u8], i: usize| -> f64 {
+        if bps == 1 {
+            bytes[i] as f64
+        } else {
+            u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]) as f64
+        }
+    };
+    match planes.colour {
+        Colour::Yuv { u, v, shift } if planes.bits == 8 => {
+            if scratch.tables.as_ref().is_none_or(|(c, _)| c != conv) {
+                scratch.tables = Some((*conv, ClipTables::new(conv)));
+            }
+            let tables = &scratch.tables.as_ref().expect("tables just set").1;
+            let (sx, sy) = shift;
+            let (cx0, cx1) = (x0 >> sx, x1 >> sx);
+            for yy in region.clip_rows() {
+                let cy = yy >> sy;
+                let (u_in, v_in) = (row(&u, 1, cy, cx0, cx1), row(&v, 1, cy, cx0, cx1));
+                // Expand this chroma row's thresholds to luma resolution, then compare every
+                // luma pixel (vectorisable, no RGB conversion).
+                let n = region.width();
+                scratch.thr_r.resize(n, 0);
+                scratch.thr_g.resize(n, 0);
+                scratch.thr_b.resize(n, 0);
+                let (thr_r, thr_g, thr_b) = (
+                    &mut scratch.thr_r[..n],
+                    &mut scratch.thr_g[..n],
+                    &mut scratch.thr_b[..n],
+                );
+                for (i, (&u, &v)) in u_in.iter().zip(v_in).enumerate() {
+                    let t = [
+                        tables.thr_r_of_v[v as usize],
+                        tables.thr_g(u, v),
+                        tables.thr_b_of_u[u as usize],
+                    ];
+                    for x in i << sx..(i + 1) << sx {
+                        thr_r[x] = t[0];
+                        thr_g[x] = t[1];
+                        thr_b[x] = t[2];
+                    }
+                }
+                let luma = row(&planes.luma, 1, yy, x0, x1);
+                counts[0] += count_at_least(luma, &scratch.thr_r) as u64;
+                counts[1] += count_at_most(luma, &scratch.thr_g) as u64;
+                counts[2] += count_at_most(luma, &scratch.thr_b) as u64;
+                rows += 1;
+            }
+        }
+        Colour::Grey if planes.bits == 8 => {
+            let tables = ClipTables::new(conv);
+            let thr = [
+                tables.thr_r_of_v[128],
+                tables.thr_g(128, 128),
+                tables.thr_b_of_u[128],
+            ];
+            for yy in region.clip_rows() {
+                for &y in row(&planes.luma, 1, yy, x0, x1) {
+                    let y = y as i16;
+                    counts[0] += (y >= thr[0]) as u64;
+                    counts[1] += (y <= thr[1]) as u64;
+                    counts[2] += (y <= thr[2]) as u64;
+                }
+                rows += 1;
+            }
+        }
+        Colour::Grey | Colour::Yuv { .. } => {
+            // Deep samples: convert each tested pixel (a small share of a frame whose decoding
+            // costs far more per pixel than 8-bit video).
+            let scale = CodeScale::new(planes.bits, conv.full_range);
+            let c = conv.coefficients();
+            let to8 = |code: f64| scale.chroma_gain * code + scale.chroma_offset - 128.0;
+            for yy in region.clip_rows() {
+                let luma = row(&planes.luma, bps, yy, x0, x1);
+                let chroma = match planes.colour {
+                    Colour::Yuv { u, v, shift } => {
+                        let (cx0, cx1) = (x0 >> shift.0, x1 >> shift.0);
+                        let cy = yy >> shift.1;
+                        Some((
+                            row(&u, bps, cy, cx0, cx1),
+                            row(&v, bps, cy, cx0, cx1),
+                            shift.0,
+                        ))
+                    }
+                    _ => None,
+                };
+                for i in 0..region.width() {
+                    let (du, dv) = match chroma {
+                        Some((u, v, sx)) => (to8(code(u, i >> sx)), to8(code(v, i >> sx))),
+                        None => (0.0, 0.0),
+                    };
+                    let yl = c.ay * (scale.luma_gain * code(luma, i) - c.y0);
+                    let rgb = [yl + c.rv * dv, yl - c.gu * du - c.gv * dv, yl + c.bu * du];
+                    count_rgb(&mut counts, rgb);
+                }
+                rows += 1;
+            }
+        }
+        Colour::Gbr { b, r } => {
+            let scale = RgbScale::new(planes.bits, conv.full_range);
+            for yy in region.clip_rows() {
+                let lines = [&r, &planes.luma, &b].map(|p| row(p, bps, yy, x0, x1));
+                for i in 0..region.width() {
+                    count_rgb(&mut counts, lines.map(|l| scale.to_8bit(code(l, i))));
+                }
+                rows += 1;
+            }
+        }
+    }
+    let tested = (rows * region.width()).max(1) as f64;
+    counts.map(|c| c as f64 / tested)
+}
+
+fn count_rgb(counts: &mut [u64; 3], [r, g, b]: [f64; 3]) {
+    counts[0] += (r >= CLIP_HIGH) as u64;
+    counts[1] += (g <= CLIP_LOW) as u64;
+    counts[2] += (b <= CLIP_LOW) as u64;
 }
 
 fn count_at_least(values: &[u8], thresholds: &[i16]) -> u32 {
@@ -256,370 +818,5 @@ fn count_at_most(values: &[u8], thresholds: &[i16]) -> u32 {
         .sum()
 }
 
-/// Computes one frame's sample (without its timestamp, set to `t_s`) from its planes.
-pub fn frame_sample(
-    planes: &Planes<'_>,
-    conv: &ColorConversion,
-    scratch: &mut StatsScratch,
-    t_s: f64,
-) -> FrameSample {
-    let (w, h) = (planes.width, planes.height);
-    let shift = planes.chroma.as_ref().map_or((0, 0), |c| c.shift);
-    let region = Region::central(w, h, shift);
-    let roi_w = region.x1 - region.x0;
-    let roi_h = region.y1 - region.y0;
-
-    // Luma: whole frame, central region, and the region's grid cells in one pass over the rows.
-    let mut full_y = 0u64;
-    let mut roi_y = 0u64;
-    let mut cells = [[0u64; LUMA_GRID_CELLS]; LUMA_GRID_CELLS];
-    let cell_x: Vec<usize> = (0..=LUMA_GRID_CELLS)
-        .map(|i| region.x0 + i * roi_w / LUMA_GRID_CELLS)
-        .collect();
-    for yy in 0..h {
-        let line = row(planes.luma, planes.luma_stride, yy, 0, w);
-        if yy < region.y0 || yy >= region.y1 {
-            full_y += sum_u8(line);
-            continue;
-        }
-        let cell_row = &mut cells[(yy - region.y0) * LUMA_GRID_CELLS / roi_h];
-        let mut inside = 0u64;
-        for (i, cell) in cell_row.iter_mut().enumerate() {
-            let s = sum_u8(&line[cell_x[i]..cell_x[i + 1]]);
-            *cell += s;
-            inside += s;
-        }
-        roi_y += inside;
-        full_y += inside + sum_u8(&line[..region.x0]) + sum_u8(&line[region.x1..]);
-    }
-    let full_y = full_y as f64 / (w * h) as f64;
-    let roi_y_mean = roi_y as f64 / (roi_w * roi_h) as f64;
-    let luma_grid_sd = grid_sd(&cells, &cell_x, roi_h, conv);
-
-    let Some(chroma) = planes.chroma.as_ref() else {
-        let full = conv.rgb_of_yuv(full_y, 128.0, 128.0);
-        let roi = conv.rgb_of_yuv(roi_y_mean, 128.0, 128.0);
-        let clipped = clipped_grey(planes, region, conv);
-        return FrameSample {
-            t_s,
-            roi_rgb: roi,
-            full_rgb: full,
-            clipped_fraction: Some(clipped),
-            luma_grid_sd: Some(luma_grid_sd),
-        };
-    };
-
-    let (sx, sy) = chroma.shift;
-    let cw = w.div_ceil(1 << sx);
-    let ch = h.div_ceil(1 << sy);
-    let (cx0, cx1) = (region.x0 >> sx, region.x1 >> sx);
-    let (cy0, cy1) = (region.y0 >> sy, region.y1 >> sy);
-    let mut full_u = 0u64;
-    let mut full_v = 0u64;
-    let mut roi_u = 0u64;
-    let mut roi_v = 0u64;
-    if scratch.tables.as_ref().is_none_or(|(c, _)| c != conv) {
-        scratch.tables = Some((*conv, ClipTables::new(conv)));
-    }
-    let tables = &scratch.tables.as_ref().expect("tables just set").1;
-    scratch.thr_r.resize(roi_w, 0);
-    scratch.thr_g.resize(roi_w, 0);
-    scratch.thr_b.resize(roi_w, 0);
-    let mut clip_counts = [0u64; 3];
-    for cy in 0..ch {
-        let urow = row(chroma.u, chroma.stride_u, cy, 0, cw);
-        let vrow = row(chroma.v, chroma.stride_v, cy, 0, cw);
-        if cy < cy0 || cy >= cy1 {
-            full_u += sum_u8(urow);
-            full_v += sum_u8(vrow);
-            continue;
-        }
-        let (u_in, v_in) = (&urow[cx0..cx1], &vrow[cx0..cx1]);
-        let (su, sv) = (sum_u8(u_in), sum_u8(v_in));
-        roi_u += su;
-        roi_v += sv;
-        full_u += su + sum_u8(&urow[..cx0]) + sum_u8(&urow[cx1..]);
-        full_v += sv + sum_u8(&vrow[..cx0]) + sum_u8(&vrow[cx1..]);
-
-        // Per-pixel clipping. Thresholds fall with V (red) and U (blue) and rise with U and V
-        // (green), so the rows' luma extremes against the extreme chroma bound every pixel:
-        // rows that cannot clip (the usual case) cost a few vectorised min/max passes.
-        let luma_rows = (cy << sy)..((cy + 1) << sy).min(region.y1);
-        let (mut y_min, mut y_max) = (u8::MAX, u8::MIN);
-        for yy in luma_rows.clone() {
-            let (lo, hi) = min_max(row(
-                planes.luma,
-                planes.luma_stride,
-                yy,
-                region.x0,
-                region.x1,
-            ));
-            y_min = y_min.min(lo);
-            y_max = y_max.max(hi);
-        }
-        let (u_min, u_max) = min_max(u_in);
-        let v_max = min_max(v_in).1;
-        let may_clip = y_max as i16 >= tables.thr_r_of_v[v_max as usize]
-            || y_min as i16 <= tables.thr_g(u_max, v_max)
-            || y_min as i16 <= tables.thr_b_of_u[u_min as usize];
-        if !may_clip {
-            continue;
-        }
-        // Expand this chroma row's thresholds to luma resolution once, then compare every
-        // luma pixel it covers (vectorisable, no RGB conversion).
-        let rep = 1usize << sx;
-        let expanded = scratch
-            .thr_r
-            .chunks_exact_mut(rep)
-            .zip(scratch.thr_g.chunks_exact_mut(rep))
-            .zip(scratch.thr_b.chunks_exact_mut(rep));
-        for (((r, g), b), (&u, &v)) in expanded.zip(u_in.iter().zip(v_in)) {
-            r.fill(tables.thr_r_of_v[v as usize]);
-            g.fill(tables.thr_g(u, v));
-            b.fill(tables.thr_b_of_u[u as usize]);
-        }
-        for yy in luma_rows {
-            let luma = row(planes.luma, planes.luma_stride, yy, region.x0, region.x1);
-            clip_counts[0] += count_at_least(luma, &scratch.thr_r) as u64;
-            clip_counts[1] += count_at_most(luma, &scratch.thr_g) as u64;
-            clip_counts[2] += count_at_most(luma, &scratch.thr_b) as u64;
-        }
-    }
-    let full_c = (cw * ch) as f64;
-    let roi_c = ((cx1 - cx0) * (cy1 - cy0)) as f64;
-    let roi_px = (roi_w * roi_h) as f64;
-    FrameSample {
-        t_s,
-        roi_rgb: conv.rgb_of_yuv(roi_y_mean, roi_u as f64 / roi_c, roi_v as f64 / roi_c),
-        full_rgb: conv.rgb_of_yuv(full_y, full_u as f64 / full_c, full_v as f64 / full_c),
-        clipped_fraction: Some(clip_counts.map(|c| c as f64 / roi_px)),
-        luma_grid_sd: Some(luma_grid_sd),
-    }
-}
-
-/// Standard deviation of the grid cells' mean luma, expressed on the 8-bit RGB scale (so a
-/// limited-range stream and a full-range one give the same figure for the same scene).
-fn grid_sd(
-    cells: &[[u64; LUMA_GRID_CELLS]; LUMA_GRID_CELLS],
-    cell_x: &[usize],
-    roi_h: usize,
-    conv: &ColorConversion,
-) -> f64 {
-    let scale = conv.coefficients().ay;
-    let mut means = Vec::with_capacity(LUMA_GRID_CELLS * LUMA_GRID_CELLS);
-    for (r, cell_row) in cells.iter().enumerate() {
-        // Rows of cell r: those yy with (yy - y0) * N / roi_h == r.
-        let rows = (0..roi_h)
-            .filter(|&dy| dy * LUMA_GRID_CELLS / roi_h == r)
-            .count();
-        for (c, &sum) in cell_row.iter().enumerate() {
-            let px = rows * (cell_x[c + 1] - cell_x[c]);
-            if px > 0 {
-                means.push(sum as f64 / px as f64 * scale);
-            }
-        }
-    }
-    let n = means.len().max(1) as f64;
-    let mean = means.iter().sum::<f64>() / n;
-    (means.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / n).sqrt()
-}
-
-fn clipped_grey(planes: &Planes<'_>, region: Region, conv: &ColorConversion) -> [f64; 3] {
-    let tables = ClipTables::new(conv);
-    let (tr, tg, tb) = (
-        tables.thr_r_of_v[128],
-        tables.thr_g(128, 128),
-        tables.thr_b_of_u[128],
-    );
-    let mut counts = [0u64; 3];
-    for yy in region.y0..region.y1 {
-        for &y in row(planes.luma, planes.luma_stride, yy, region.x0, region.x1) {
-            let y = y as i16;
-            counts[0] += (y >= tr) as u64;
-            counts[1] += (y <= tg) as u64;
-            counts[2] += (y <= tb) as u64;
-        }
-    }
-    let px = ((region.x1 - region.x0) * (region.y1 - region.y0)) as f64;
-    counts.map(|c| c as f64 / px)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Per-pixel reference: convert every pixel to RGB (chroma replicated), clamp, average.
-    fn reference(
-        w: usize,
-        h: usize,
-        y: &[u8],
-        u: &[u8],
-        v: &[u8],
-        conv: &ColorConversion,
-    ) -> ([f64; 3], [f64; 3]) {
-        let region = Region::central(w, h, (1, 1));
-        let mut sum = [0.0; 3];
-        let mut clip = [0.0; 3];
-        let mut n = 0.0;
-        for yy in region.y0..region.y1 {
-            for xx in region.x0..region.x1 {
-                let ci = (yy / 2) * (w / 2) + xx / 2;
-                let rgb = conv.rgb_of_yuv(y[yy * w + xx] as f64, u[ci] as f64, v[ci] as f64);
-                for c in 0..3 {
-                    sum[c] += rgb[c];
-                }
-                clip[0] += (rgb[0] >= 250.0) as u8 as f64;
-                clip[1] += (rgb[1] <= 5.0) as u8 as f64;
-                clip[2] += (rgb[2] <= 5.0) as u8 as f64;
-                n += 1.0;
-            }
-        }
-        (sum.map(|s| s / n), clip.map(|c| c / n))
-    }
-
-    fn pseudo_random_plane(len: usize, seed: u32, lo: u8, hi: u8) -> Vec<u8> {
-        let mut state = seed;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                lo + (state % (hi - lo) as u32) as u8
-            })
-            .collect()
-    }
-
-    #[test]
-    fn plane_means_and_clip_counts_match_a_per_pixel_conversion() {
-        let (w, h) = (64, 48);
-        let y = pseudo_random_plane(w * h, 7, 16, 236);
-        let u = pseudo_random_plane(w * h / 4, 11, 16, 241);
-        let v = pseudo_random_plane(w * h / 4, 13, 16, 241);
-        for conv in [
-            ColorConversion::BT601_LIMITED,
-            ColorConversion::BT709_LIMITED,
-            ColorConversion {
-                full_range: true,
-                ..ColorConversion::BT709_LIMITED
-            },
-        ] {
-            let planes = Planes {
-                width: w,
-                height: h,
-                luma: &y,
-                luma_stride: w,
-                chroma: Some(ChromaPlanes {
-                    u: &u,
-                    v: &v,
-                    stride_u: w / 2,
-                    stride_v: w / 2,
-                    shift: (1, 1),
-                }),
-            };
-            let sample = frame_sample(&planes, &conv, &mut StatsScratch::default(), 0.5);
-            let (rgb, clip) = reference(w, h, &y, &u, &v, &conv);
-            for c in 0..3 {
-                assert!((sample.roi_rgb[c] - rgb[c]).abs() < 1e-9, "{conv:?} {c}");
-                let got = sample.clipped_fraction.unwrap()[c];
-                assert!(
-                    (got - clip[c]).abs() < 1e-12,
-                    "{conv:?} {c}: {got} vs {}",
-                    clip[c]
-                );
-            }
-            assert!(
-                clip.iter().all(|&f| f > 0.0),
-                "random planes clip some pixels"
-            );
-        }
-    }
-
-    #[test]
-    fn rows_that_cannot_clip_are_skipped_without_changing_the_counts() {
-        let (w, h) = (64, 48);
-        // A dull frame with one saturated-red band and one dark-green band.
-        let mut y = vec![100u8; w * h];
-        let mut u = vec![128u8; w * h / 4];
-        let mut v = vec![128u8; w * h / 4];
-        for yy in 14..18 {
-            y[yy * w + 20..yy * w + 40].fill(230);
-        }
-        for cy in 7..9 {
-            v[cy * w / 2 + 10..cy * w / 2 + 20].fill(200);
-        }
-        for yy in 28..32 {
-            y[yy * w + 16..yy * w + 30].fill(20);
-        }
-        for cy in 14..16 {
-            u[cy * w / 2 + 8..cy * w / 2 + 15].fill(200);
-            v[cy * w / 2 + 8..cy * w / 2 + 15].fill(200);
-        }
-        let conv = ColorConversion::BT709_LIMITED;
-        let planes = Planes {
-            width: w,
-            height: h,
-            luma: &y,
-            luma_stride: w,
-            chroma: Some(ChromaPlanes {
-                u: &u,
-                v: &v,
-                stride_u: w / 2,
-                stride_v: w / 2,
-                shift: (1, 1),
-            }),
-        };
-        let got = frame_sample(&planes, &conv, &mut StatsScratch::default(), 0.0)
-            .clipped_fraction
-            .unwrap();
-        let (_, want) = reference(w, h, &y, &u, &v, &conv);
-        assert!(want[0] > 0.0 && want[1] > 0.0, "{want:?}");
-        for c in 0..3 {
-            assert!((got[c] - want[c]).abs() < 1e-12, "{got:?} vs {want:?}");
-        }
-    }
-
-    #[test]
-    fn byte_sums_match_a_plain_sum_at_every_length() {
-        let bytes = pseudo_random_plane(1000, 5, 0, 255);
-        for len in [0, 1, 15, 16, 17, 31, 32, 33, 999, 1000] {
-            let want: u64 = bytes[..len].iter().map(|&b| b as u64).sum();
-            assert_eq!(sum_u8(&bytes[..len]), want, "length {len}");
-        }
-        assert_eq!(sum_u8(&[255u8; 100_000]), 255 * 100_000);
-    }
-
-    #[test]
-    fn rgb_round_trips_through_yuv() {
-        let conv = ColorConversion::BT709_LIMITED;
-        let rgb = [200.0, 40.5, 60.25];
-        let [y, u, v] = conv.yuv_of_rgb(rgb);
-        let back = conv.rgb_of_yuv(y, u, v);
-        for c in 0..3 {
-            assert!((back[c] - rgb[c]).abs() < 1e-9);
-        }
-    }
-
-    #[test]
-    fn uniform_frame_has_zero_grid_sd_and_a_bright_spot_does_not() {
-        let (w, h) = (32, 32);
-        let mut y = vec![100u8; w * h];
-        let planes = |y: &[u8]| -> FrameSample {
-            let p = Planes {
-                width: w,
-                height: h,
-                luma: y,
-                luma_stride: w,
-                chroma: None,
-            };
-            frame_sample(
-                &p,
-                &ColorConversion::BT601_LIMITED,
-                &mut StatsScratch::default(),
-                0.0,
-            )
-        };
-        assert!(planes(&y).luma_grid_sd.unwrap() < 1e-12);
-        y[12 * w + 12] = 250;
-        assert!(planes(&y).luma_grid_sd.unwrap() > 1.0);
-    }
-}
+mod tests;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ff::format::Pixel;
 use ffmpeg_next as ff;
 
-use crate::stats::{frame_sample, ChromaPlanes, ColorConversion, Planes, StatsScratch};
+use crate::stats::{frame_sample, ColorConversion, Colour, Plane, Planes, StatsScratch};
 use oxicam_signal::FrameSample;
 
 /// A ~40 s fingertip trace (R,G,B per frame at 30 fps) from the UW phone-oximetry data set
@@ -260,18 +260,20 @@ pub fn render(opts: &SynthOptions) -> Result<SynthSummary, SynthError> {
 }
 
 fn rendered_sample(frame: &ff::frame::Video, scratch: &mut StatsScratch) -> FrameSample {
+    let plane = |i: usize| Plane {
+        data: frame.data(i),
+        stride: frame.stride(i),
+    };
     let planes = Planes {
         width: frame.width() as usize,
         height: frame.height() as usize,
-        luma: frame.data(0),
-        luma_stride: frame.stride(0),
-        chroma: Some(ChromaPlanes {
-            u: frame.data(1),
-            v: frame.data(2),
-            stride_u: frame.stride(1),
-            stride_v: frame.stride(2),
+        bits: 8,
+        luma: plane(0),
+        colour: Colour::Yuv {
+            u: plane(1),
+            v: plane(2),
             shift: (1, 1),
-        }),
+        },
     };
     frame_sample(&planes, &SYNTH_CONVERSION, scratch, 0.0)
 }
