@@ -13,7 +13,7 @@ use crate::open::{
     check_picture_size, decoder_options, is_image_container, pixel_limit, Stop, ACCEPTED_CODECS,
     ACCEPTED_CONTAINERS,
 };
-use crate::stats::{frame_sample, ColorConversion, Colour, Plane, Planes, StatsScratch};
+use crate::stats::{frame_sample, ColorConversion, Colour, Plane, Planes, StatsScratch, Transfer};
 use crate::{DecodeOptions, DecodedVideo, VideoError};
 
 /// Report progress every this many frames.
@@ -544,7 +544,8 @@ fn planes_sample(
 }
 
 /// The conversion the frame declares. Unspecified matrices are read as BT.601, as FFmpeg's
-/// swscale (and so the ffmpeg CLI and OpenCV) do, so our traces match theirs.
+/// swscale (and so the ffmpeg CLI and OpenCV) do, so our traces match theirs. HLG and PQ
+/// streams (HDR phone video) have their means mapped to SDR code values ([`Transfer`]).
 fn conversion_of(frame: &ff::frame::Video) -> ColorConversion {
     use ff::color::{Range, Space};
     let (kr, kb) = match frame.color_space() {
@@ -566,7 +567,17 @@ fn conversion_of(frame: &ff::frame::Video) -> ColorConversion {
             ) || layout_of(frame.format()).is_some_and(|l| l.kind == LayoutKind::Gbr)
         }
     };
-    ColorConversion { kr, kb, full_range }
+    let transfer = match frame.color_transfer_characteristic() {
+        ff::color::TransferCharacteristic::ARIB_STD_B67 => Transfer::Hlg,
+        ff::color::TransferCharacteristic::SMPTE2084 => Transfer::Pq,
+        _ => Transfer::Sdr,
+    };
+    ColorConversion {
+        kr,
+        kb,
+        full_range,
+        transfer,
+    }
 }
 
 fn matrix_name(conv: &ColorConversion) -> &'static str {

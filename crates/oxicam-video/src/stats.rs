@@ -22,6 +22,8 @@ pub struct ColorConversion {
     pub kb: f64,
     /// Full range (0-255 luma) instead of limited (16-235 luma, 16-240 chroma).
     pub full_range: bool,
+    /// The transfer function the RGB values are coded with.
+    pub transfer: Transfer,
 }
 
 impl ColorConversion {
@@ -29,11 +31,13 @@ impl ColorConversion {
         kr: 0.299,
         kb: 0.114,
         full_range: false,
+        transfer: Transfer::Sdr,
     };
     pub const BT709_LIMITED: ColorConversion = ColorConversion {
         kr: 0.2126,
         kb: 0.0722,
         full_range: false,
+        transfer: Transfer::Sdr,
     };
 
     /// Coefficients (per 8-bit code value) of the affine map:
@@ -80,6 +84,95 @@ impl ColorConversion {
         let u = (b - luma) / c.bu + 128.0;
         let v = (r - luma) / c.rv + 128.0;
         [y, u, v]
+    }
+}
+
+/// How code values relate to light: SDR's gamma curve (BT.709/BT.601/sRGB), or one of the two
+/// HDR curves phones record with: HLG (iPhone's default HDR video) and PQ (HDR10).
+///
+/// The estimator reads a pulse as a relative change (AC/DC) of each channel's mean, and the
+/// curve sets how a change of light becomes a change of code value: in HLG's upper, logarithmic
+/// half the same pulse is 2-3x smaller than in SDR. So means of HDR streams are mapped to the
+/// SDR code value of the same light ([`Transfer::sdr_equivalent`]): per channel, peak to peak
+/// (HLG's and PQ's 1000 cd/m2 peak to SDR's 255), primaries kept as coded (converting BT.2020
+/// to BT.709 would mix the channels and push a torch-lit red out of gamut).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transfer {
+    #[default]
+    Sdr,
+    /// ARIB STD-B67 / BT.2100 hybrid log-gamma.
+    Hlg,
+    /// SMPTE ST 2084 / BT.2100 perceptual quantiser.
+    Pq,
+}
+
+/// BT.709's OETF constants at full precision (alpha, beta): V = alpha L^0.45 - (alpha - 1)
+/// above beta, 4.5 L below.
+const BT709_ALPHA: f64 = 1.099_296_826_809_44;
+const BT709_BETA: f64 = 0.018_053_968_510_807;
+/// BT.2100 HLG constants.
+const HLG_A: f64 = 0.178_832_77;
+const HLG_B: f64 = 0.284_668_92;
+const HLG_C: f64 = 0.559_910_73;
+/// PQ peak (cd/m2) and the luminance mapped to SDR's peak.
+const PQ_PEAK_NITS: f64 = 10_000.0;
+const HDR_REFERENCE_PEAK_NITS: f64 = 1_000.0;
+
+impl Transfer {
+    /// The SDR (BT.709 OETF) code value, on the 8-bit scale, of the light that `coded` (8-bit
+    /// scale, this transfer) stands for. Identity for SDR.
+    ///
+    /// Applied to frame means rather than to each pixel (exact means need every pixel; this
+    /// needs a per-pixel curve): exact for a uniform region; within a region the curve's
+    /// bend weighs bright and dark pixels slightly differently, a second-order effect on
+    /// AC/DC (tested on an HLG fixture against its SDR original).
+    pub fn sdr_equivalent(self, coded: [f64; 3]) -> [f64; 3] {
+        if self == Transfer::Sdr {
+            return coded;
+        }
+        coded.map(|v| 255.0 * bt709_oetf(self.linear(v / 255.0)))
+    }
+
+    /// Relative scene (HLG) or display (PQ, over 1000 cd/m2) light of a code value in 0-1.
+    fn linear(self, e: f64) -> f64 {
+        let e = e.max(0.0);
+        match self {
+            Transfer::Sdr => bt709_inverse_oetf(e),
+            Transfer::Hlg => {
+                if e <= 0.5 {
+                    e * e / 3.0
+                } else {
+                    (((e - HLG_C) / HLG_A).exp() + HLG_B) / 12.0
+                }
+            }
+            Transfer::Pq => {
+                let (m1, m2) = (2610.0 / 16384.0, 2523.0 / 4096.0 * 128.0);
+                let (c1, c2, c3) = (
+                    3424.0 / 4096.0,
+                    2413.0 / 4096.0 * 32.0,
+                    2392.0 / 4096.0 * 32.0,
+                );
+                let p = e.powf(1.0 / m2);
+                let y = ((p - c1).max(0.0) / (c2 - c3 * p)).powf(1.0 / m1);
+                y * PQ_PEAK_NITS / HDR_REFERENCE_PEAK_NITS
+            }
+        }
+    }
+}
+
+fn bt709_oetf(l: f64) -> f64 {
+    if l < BT709_BETA {
+        4.5 * l.max(0.0)
+    } else {
+        BT709_ALPHA * l.powf(0.45) - (BT709_ALPHA - 1.0)
+    }
+}
+
+fn bt709_inverse_oetf(v: f64) -> f64 {
+    if v < 4.5 * BT709_BETA {
+        v / 4.5
+    } else {
+        ((v + BT709_ALPHA - 1.0) / BT709_ALPHA).powf(1.0 / 0.45)
     }
 }
 
@@ -581,8 +674,8 @@ pub fn frame_sample(
     };
     FrameSample {
         t_s,
-        roi_rgb,
-        full_rgb,
+        roi_rgb: conv.transfer.sdr_equivalent(roi_rgb),
+        full_rgb: conv.transfer.sdr_equivalent(full_rgb),
         clipped_fraction: Some(clipped_fraction(planes, region, conv, scratch)),
         luma_grid_sd: Some(grid_sd),
     }

@@ -172,6 +172,7 @@ const CONVERSIONS: [ColorConversion; 3] = [
         kr: 0.2627,
         kb: 0.0593,
         full_range: true,
+        transfer: Transfer::Sdr,
     },
 ];
 
@@ -456,4 +457,42 @@ fn uniform_frame_has_zero_grid_sd_and_a_bright_spot_does_not() {
     assert!(sample(&y).luma_grid_sd.unwrap() < 1e-12);
     y[12 * w + 12] = 250;
     assert!(sample(&y).luma_grid_sd.unwrap() > 1.0);
+}
+
+#[test]
+fn hdr_means_map_to_the_sdr_code_of_the_same_light() {
+    // SDR is left alone; an SDR code value coded as HLG (or PQ) comes back.
+    assert_eq!(
+        Transfer::Sdr.sdr_equivalent([1.0, 128.0, 250.0]),
+        [1.0, 128.0, 250.0]
+    );
+    for sdr in [3.0, 20.0, 26.0, 60.0, 128.0, 200.0, 236.0, 255.0] {
+        let light = bt709_inverse_oetf(sdr / 255.0);
+        let hlg = if light <= 1.0 / 12.0 {
+            (3.0 * light).sqrt()
+        } else {
+            HLG_A * (12.0 * light - HLG_B).ln() + HLG_C
+        };
+        let back = Transfer::Hlg.sdr_equivalent([255.0 * hlg; 3]);
+        assert!((back[0] - sdr).abs() < 1e-9, "{sdr}: {back:?}");
+    }
+    // PQ: 1000 cd/m2 is SDR's peak, 100 cd/m2 (PQ code 0.508) about half of it.
+    let peak = Transfer::Pq.sdr_equivalent([255.0 * 0.751_827; 3])[0];
+    assert!((peak - 255.0).abs() < 0.1, "{peak}");
+    let hundred = Transfer::Pq.sdr_equivalent([255.0 * 0.508_078; 3])[0];
+    let want = 255.0 * bt709_oetf(0.1);
+    assert!((hundred - want).abs() < 0.1, "{hundred} vs {want}");
+    // The point of the mapping: a 1 % change of light in HLG's log half is a ~0.2 % change
+    // of code value; mapped, it is the ~0.45 % SDR shows.
+    let ac_dc = |t: Transfer, light: f64| {
+        let code = |l: f64| match t {
+            Transfer::Hlg => 255.0 * (HLG_A * (12.0 * l - HLG_B).ln() + HLG_C),
+            _ => 255.0 * bt709_oetf(l),
+        };
+        let (a, b) = (code(light), code(light * 1.01));
+        let (a, b) = (t.sdr_equivalent([a; 3])[0], t.sdr_equivalent([b; 3])[0]);
+        b / a - 1.0
+    };
+    let (hlg, sdr) = (ac_dc(Transfer::Hlg, 0.6), ac_dc(Transfer::Sdr, 0.6));
+    assert!((hlg - sdr).abs() < 1e-9 && sdr > 0.004, "{hlg} vs {sdr}");
 }
