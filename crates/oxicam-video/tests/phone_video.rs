@@ -40,7 +40,8 @@ fn plain_means(frame: &ff::frame::Video) -> PlainMeans {
         }
     };
     let (w, h) = (frame.width() as usize, frame.height() as usize);
-    let (x0, x1, y0, y1) = (w / 4 & !1, (w - w / 4) & !1, h / 4 & !1, (h - h / 4) & !1);
+    let even = |v: usize| v & !1;
+    let (x0, x1, y0, y1) = (even(w / 4), even(w - w / 4), even(h / 4), even(h - h / 4));
     let mut full = [0.0; 3];
     let mut roi = [0.0; 3];
     for plane in 0..3 {
