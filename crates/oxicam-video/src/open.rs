@@ -218,6 +218,9 @@ fn open_failure(path: &Path, err: ff::Error, stop: &Stop) -> VideoError {
         if !accepted {
             return VideoError::UnsupportedContainer { format };
         }
+    } else if let Some(foreign) = sniff_foreign(&head) {
+        // The container image's FFmpeg has only our two demuxers, so nothing else probes there.
+        return foreign;
     }
     let container = if head.len() >= 8 && &head[4..8] == b"ftyp" {
         Some("MP4/MOV")
@@ -265,6 +268,94 @@ fn probe_format_name(head: &[u8]) -> Option<String> {
     }
 }
 
+/// Still images and other containers by their signatures, named as a full FFmpeg's probe names
+/// them: the answer when the FFmpeg linked in has no demuxer to recognise them (the image's).
+fn sniff_foreign(head: &[u8]) -> Option<VideoError> {
+    let at = |offset: usize, magic: &[u8]| head.get(offset..offset + magic.len()) == Some(magic);
+    let image = |codec: &str| {
+        Some(VideoError::StillImage {
+            codec: codec.into(),
+        })
+    };
+    let container = |format: &str| {
+        Some(VideoError::UnsupportedContainer {
+            format: format.into(),
+        })
+    };
+    if at(0, b"\x89PNG\r\n\x1a\n") {
+        image("png")
+    } else if at(0, &[0xff, 0xd8, 0xff]) {
+        image("jpeg")
+    } else if at(0, b"GIF87a") || at(0, b"GIF89a") {
+        image("gif")
+    } else if at(0, b"RIFF") && at(8, b"WEBP") {
+        image("webp")
+    } else if at(0, b"BM") && head.len() >= 26 && at(6, &[0, 0, 0, 0]) {
+        image("bmp")
+    } else if at(0, b"RIFF") && at(8, b"AVI ") {
+        container("avi")
+    } else if at(0, b"FLV\x01") {
+        container("flv")
+    } else if at(0, b"OggS") {
+        container("ogg")
+    } else if at(0, &[0x30, 0x26, 0xb2, 0x75, 0x8e, 0x66, 0xcf, 0x11]) {
+        container("asf")
+    } else if at(0, &[0x00, 0x00, 0x01, 0xba]) {
+        container("mpeg")
+    } else if head.len() > 376 && head[0] == 0x47 && head[188] == 0x47 && head[376] == 0x47 {
+        container("mpegts")
+    } else {
+        None
+    }
+}
+
 pub(crate) fn is_image_container(name: &str) -> bool {
     name.starts_with("image2") || name.ends_with("_pipe") || name == "apng" || name == "gif"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// The signatures name photos and foreign containers exactly as the full FFmpeg's probe
+    /// does, so the container image (only our two demuxers) answers as the host does.
+    #[test]
+    fn sniffed_photos_and_containers_match_what_a_full_ffmpeg_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: [(&str, &[&str]); 9] = [
+            ("x.png", &["-frames:v", "1"]),
+            ("x.jpg", &["-frames:v", "1"]),
+            ("x.gif", &["-frames:v", "1"]),
+            ("x.bmp", &["-frames:v", "1"]),
+            ("x.avi", &["-c:v", "mpeg4"]),
+            ("x.flv", &["-c:v", "flv"]),
+            ("x.asf", &["-c:v", "wmv2"]),
+            ("x.mpg", &["-c:v", "mpeg1video"]),
+            ("x.ts", &["-c:v", "mpeg2video"]),
+        ];
+        for (name, args) in cases {
+            let path = dir.path().join(name);
+            let status = Command::new("ffmpeg")
+                .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"])
+                .args(["-i", "testsrc=size=64x48:rate=25:duration=1"])
+                .args(args)
+                .arg(&path)
+                .status()
+                .expect("the ffmpeg CLI is installed (scripts/test.sh installs it)");
+            assert!(status.success(), "{name}");
+            let full = crate::extract_trace(&path, &DecodeOptions::default()).unwrap_err();
+            let head = std::fs::read(&path).unwrap();
+            let sniffed = sniff_foreign(&head[..head.len().min(64 * 1024)])
+                .unwrap_or_else(|| panic!("{name}: not recognised"));
+            assert_eq!(sniffed.code(), full.code(), "{name}: {sniffed} / {full}");
+            assert_eq!(
+                sniffed.to_string(),
+                full.to_string(),
+                "{name}: {sniffed} / {full}"
+            );
+        }
+        assert!(sniff_foreign(b"\x00\x00\x00\x18ftypmp42").is_none());
+        assert!(sniff_foreign(&[0x1a, 0x45, 0xdf, 0xa3]).is_none());
+    }
 }
