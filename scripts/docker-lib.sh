@@ -4,10 +4,12 @@
 #
 #   ensure_dockerd        docker.io installed and a daemon answering `docker info`
 #   ensure_base_image     oxicam/debian-base:bookworm (debootstrap minbase + docker import)
-#   ensure_builder_image  oxicam/rust-builder:<rust major.minor> (base + FFmpeg -dev + clang +
-#                         the host's Rust toolchain)
+#   ensure_builder_image  oxicam/rust-builder:<rust major.minor> (base + C toolchain, nasm and
+#                         dpkg-dev for FFmpeg's source, clang for bindgen, the host's Rust toolchain)
 #   ensure_app_image      oxicam:<git sha> from deploy/docker/Dockerfile; echoes the image ref
 #                         on stdout (logs go to stderr) and writes it to $CI_STATE/image-ref
+#   ffmpeg_debian_version the newest Debian bookworm(-security) ffmpeg source version: the
+#                         image's statically linked FFmpeg is built from it
 #
 # Nothing here pulls from Docker Hub: the production Dockerfile's public defaults
 # (rust:1.95-bookworm, debian:bookworm-slim) are replaced by the local images via build args.
@@ -146,7 +148,7 @@ ensure_builder_image() {
 FROM $OXICAM_BASE_IMAGE
 RUN apt-get update \\
  && apt-get install -y --no-install-recommends gcc libc6-dev pkg-config clang libclang-dev \\
-      libavcodec-dev libavformat-dev libavutil-dev libswscale-dev \\
+      dpkg-dev nasm make \\
  && rm -rf /var/lib/apt/lists/*
 COPY rust/ /usr/local/rust/
 ENV CARGO_HOME=/usr/local/cargo PATH=/usr/local/cargo/bin:/usr/local/rust/bin:\$PATH
@@ -175,8 +177,34 @@ vendor_sources() {
   echo "$want" >"$stamp"
 }
 
+# ffmpeg_debian_version: the newest ffmpeg source version in bookworm and bookworm-security.
+# Asked of the host's apt when the host is bookworm (the base images come from the same
+# archive), else of a builder container. OXICAM_FFMPEG_DEBIAN_VERSION overrides it.
+ffmpeg_debian_version() {
+  if [ -n "${OXICAM_FFMPEG_DEBIAN_VERSION:-}" ]; then
+    echo "$OXICAM_FFMPEG_DEBIAN_VERSION"
+    return 0
+  fi
+  local version=""
+  if grep -qs '^VERSION_CODENAME=bookworm' /etc/os-release; then
+    if [ "$apt_updated" -eq 0 ]; then
+      as_root apt-get update -qq >&2 && apt_updated=1
+    fi
+    # The binary package's version is the source's, less a binNMU suffix.
+    version="$(apt-cache policy ffmpeg 2>/dev/null | awk '$1 == "Candidate:" {print $2}')"
+    version="${version%+b[0-9]*}"
+  fi
+  if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+    version="$(docker run --rm --label oxicam.ci=1 \
+      -v "$OXICAM_ROOT/deploy/docker/ffmpeg.sh:/oxicam-ffmpeg.sh:ro" \
+      "${1:-$(builder_image_ref)}" bash /oxicam-ffmpeg.sh version)"
+  fi
+  [ -n "$version" ] || die "cannot tell which ffmpeg source version Debian has"
+  echo "$version"
+}
+
 ensure_app_image() {
-  local ref sha version
+  local ref sha version ffmpeg_version
   ref="$(app_image_ref)"
   sha="$(git_sha)"
   local base_args=()
@@ -195,12 +223,18 @@ ensure_app_image() {
   vendor_sources
   version="$(cd "$OXICAM_ROOT" && cargo metadata --no-deps --format-version 1 --offline |
     python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="oxicam"))')"
-  log "docker build $ref (version $version) from deploy/docker/Dockerfile"
+  if [ "${OXICAM_BASE_IMAGES:-local}" = public ]; then
+    ffmpeg_version="$(ffmpeg_debian_version rust:1.95-bookworm)"
+  else
+    ffmpeg_version="$(ffmpeg_debian_version)"
+  fi
+  log "docker build $ref (version $version, FFmpeg from Debian source $ffmpeg_version) from deploy/docker/Dockerfile"
   docker build \
     -f "$OXICAM_ROOT/deploy/docker/Dockerfile" \
     "${base_args[@]}" \
     --build-arg "VERSION=$version" \
     --build-arg "GIT_SHA=$sha" \
+    --build-arg "FFMPEG_DEBIAN_VERSION=$ffmpeg_version" \
     --label oxicam.built-by=ci \
     -t "$ref" "$OXICAM_ROOT" >&2 || die "docker build of $ref failed"
   echo "$ref" >"$CI_STATE/image-ref"

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The image links its own FFmpeg (Debian's source, only our demuxers and decoders), not the
+# host's libraries the tests ran against: decode the same fixtures with both and require the
+# same answers. Fixtures are rendered here (oxicam synth and the ffmpeg CLI on the host):
+# H.264 MP4, HEVC MKV, VP8 and VP9 WebM, an iPhone-like HEVC Main 10 HLG MOV (60 fps, rotated),
+# a 4:4:4 and a full-range clip, and inputs that must be refused (photo, AVI, cut MP4, noise).
+#
+#   scripts/image-video-check.sh IMAGE_REF
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+cd "$OXICAM_ROOT"
+
+image="${1:?usage: image-video-check.sh IMAGE_REF}"
+apt_install ffmpeg
+host_bin="$OXICAM_ROOT/target/debug/oxicam"
+if [ ! -x "$host_bin" ]; then
+  log "building the host oxicam (debug) for the comparison"
+  cargo build --locked --bin oxicam >&2
+fi
+# Under target/ rather than /tmp: the same absolute path is mounted into the container, so
+# the error messages (which name the file) can be compared as they are.
+mkdir -p "$OXICAM_ROOT/target"
+dir="$(mktemp -d "$OXICAM_ROOT/target/image-video.XXXXXX")"
+trap 'rm -rf "$dir"' EXIT
+chmod 755 "$dir" # the image runs as uid 10001
+
+synth() { "$host_bin" synth --size 320x240 --seconds 22 "$@" 2>/dev/null; }
+reencode() { # reencode SRC DST FFMPEG_ARGS...
+  local src="$1" dst="$2"
+  shift 2
+  ffmpeg -hide_banner -loglevel error -y -noautorotate -i "$src" "$@" "$dst"
+}
+log "rendering fixtures in $dir"
+synth --codec h264 --out "$dir/h264.mp4"
+synth --codec hevc --out "$dir/hevc.mkv"
+synth --codec vp8 --out "$dir/vp8.webm"
+synth --codec vp9 --vfr --out "$dir/vp9.webm"
+synth --codec h264 --fps 60 --rotate 90 --out "$dir/sdr60.mov"
+# The HLG curve of BT.2100 applied to each channel's light (BT.709 inverse OETF) at 16 bits.
+curve='st(0,val/maxval);st(1,if(lt(ld(0),0.0812428582986),ld(0)/4.5,pow((ld(0)+0.09929682680944)/1.09929682680944,1/0.45)));if(lte(ld(1),1/12),sqrt(3*ld(1)),0.17883277*log(12*ld(1)-0.28466892)+0.55991073)*maxval'
+reencode "$dir/sdr60.mov" "$dir/iphone-hlg.mov" \
+  -vf "scale=in_color_matrix=bt709:in_range=tv:out_range=pc,format=gbrp16le,lutrgb=r='$curve':g='$curve':b='$curve',scale=out_color_matrix=bt2020:out_range=tv,format=yuv420p10le" \
+  -c:v libx265 -preset ultrafast -crf 8 \
+  -x265-params log-level=error:profile=main10:colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc:range=limited \
+  -color_primaries bt2020 -color_trc arib-std-b67 -colorspace bt2020nc -color_range tv -tag:v hvc1
+reencode "$dir/h264.mp4" "$dir/yuv444.mp4" -pix_fmt yuv444p -c:v libx264 -preset veryfast -crf 8
+reencode "$dir/h264.mp4" "$dir/full-range.mp4" -vf scale=out_range=full -pix_fmt yuvj420p \
+  -color_range pc -c:v libx264 -preset veryfast -crf 8
+ffmpeg -hide_banner -loglevel error -y -i "$dir/h264.mp4" -frames:v 1 "$dir/photo.png"
+reencode "$dir/h264.mp4" "$dir/foreign.avi" -c:v mpeg4 -t 2
+head -c 40000 "$dir/h264.mp4" >"$dir/cut.mp4"
+head -c 100000 /dev/urandom >"$dir/noise.mp4"
+
+# analyze FILE: exit code, stdout (the JSON report) and stderr (the refusal) in one text.
+host_analyze() { local rc=0 out; out="$("$host_bin" analyze --json "$1" 2>&1)" || rc=$?; printf 'exit %s\n%s\n' "$rc" "$out"; }
+image_analyze() {
+  local rc=0 out
+  out="$(docker run --rm --label oxicam.ci=1 --network none --read-only --user 10001:10001 \
+    -v "$dir:$dir:ro" "$image" analyze --json "$1" 2>&1)" || rc=$?
+  printf 'exit %s\n%s\n' "$rc" "$out"
+}
+
+failed=0
+checked=0
+for fixture in "$dir"/*; do
+  case "$fixture" in *.host | *.image) continue ;; esac
+  name="$(basename "$fixture")"
+  [ "$name" = sdr60.mov ] && continue
+  host_analyze "$fixture" >"$fixture.host"
+  image_analyze "$fixture" >"$fixture.image"
+  checked=$((checked + 1))
+  if cmp -s "$fixture.host" "$fixture.image"; then
+    log "same answer from the host and the image: $name ($(head -n1 "$fixture.host"))"
+  else
+    log "DIFFERENT answers for $name:"
+    diff "$fixture.host" "$fixture.image" | head -n 20 >&2 || true
+    failed=$((failed + 1))
+  fi
+done
+# The fixtures must exercise what they claim: the iPhone clip decodes as 10-bit HLG HEVC.
+grep -q '"codec": "hevc"' "$dir/iphone-hlg.mov.image" && grep -q '"rotation_deg": 90' "$dir/iphone-hlg.mov.image" &&
+  grep -q '"color_matrix": "bt2020"' "$dir/iphone-hlg.mov.image" ||
+  die "the image did not decode the HLG fixture as rotated BT.2020 HEVC"
+[ "$failed" -eq 0 ] || die "$failed of $checked fixtures decode differently in $image"
+log "all $checked fixtures give identical reports (or refusals) from the host build and $image"
