@@ -79,8 +79,9 @@ for fixture in "$dir"/*; do
   fi
 done
 # The fixtures must exercise what they claim: the iPhone clip decodes as 10-bit HLG HEVC.
-grep -q '"codec": "hevc"' "$dir/iphone-hlg.mov.image" && grep -q '"rotation_deg": 90' "$dir/iphone-hlg.mov.image" &&
-  grep -q '"color_matrix": "bt2020"' "$dir/iphone-hlg.mov.image" ||
-  die "the image did not decode the HLG fixture as rotated BT.2020 HEVC"
+for want in '"codec": "hevc"' '"rotation_deg": 90' '"color_matrix": "bt2020"' '"frame_interval_mean_s": 0.01666'; do
+  grep -qF "$want" "$dir/iphone-hlg.mov.image" ||
+    die "the image's report on the HLG fixture lacks $want: $(head -c 600 "$dir/iphone-hlg.mov.image")"
+done
 [ "$failed" -eq 0 ] || die "$failed of $checked fixtures decode differently in $image"
 log "all $checked fixtures give identical reports (or refusals) from the host build and $image"
