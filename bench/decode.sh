@@ -19,7 +19,7 @@ OUT="$OXICAM_ROOT/bench/out/decode"
 mkdir -p "$OUT"
 
 install_build_deps
-apt_install ffmpeg python3-venv bc
+apt_install ffmpeg python3-venv bc time
 log "building oxicam (release)"
 cargo build --release --locked -p oxicam
 OXICAM="$OXICAM_ROOT/target/release/oxicam"
@@ -110,6 +110,7 @@ time_cv2mean() { python_time cv2mean "$1"; }
 time_numpy() { python_time numpy "$1"; }
 
 best() { sort -g | head -n1; }
+peak_rss_mb() { /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -n1 | awk '{printf "%.0f", $1 / 1024}'; }
 ratio() { echo "scale=4; $1 / $2" | bc -l; }
 
 METHODS=(oxicam ffmpeg cv2mean numpy)
@@ -119,6 +120,8 @@ for name in $CLIPS; do
   frames="$("$OXICAM" synth --decode-only "$file" | sed -n 's/frames=\([0-9]*\).*/\1/p')"
   mbps="$(ffprobe -v error -show_entries format=bit_rate -of csv=p=0 "$file" | awk '{printf "%.1f", $1 / 1e6}')"
   log "$name: $file, $frames frames, $mbps Mbit/s"
+  rss_oxicam="$(peak_rss_mb "$OXICAM" synth --decode-only "$file")"
+  rss_ffmpeg="$(peak_rss_mb ffmpeg -hide_banner -loglevel error -threads 2 -i "$file" -f null -)"
   declare -A wall=() cpu=()
   for rep in $(seq 1 "$REPS"); do
     for method in "${METHODS[@]}"; do
@@ -133,10 +136,11 @@ for name in $CLIPS; do
     bw[$method]="$(tr ' ' '\n' <<<"${wall[$method]}" | grep -v '^$' | best)"
     bc[$method]="$(tr ' ' '\n' <<<"${cpu[$method]}" | grep -v '^$' | best)"
   done
-  summary+=("$(printf '%-24s %5d frames %5s Mbit/s | oxicam wall %6.2f s cpu %6.2f s | floor wall %5.2fx cpu %5.2fx | cv2.mean %5.2fx | numpy %5.2fx' \
+  summary+=("$(printf '%-24s %5d frames %5s Mbit/s | oxicam wall %6.2f s cpu %6.2f s | floor wall %5.2fx cpu %5.2fx | cv2.mean %5.2fx | numpy %5.2fx | peak RSS %4d MB (floor %4d MB)' \
     "$name" "$frames" "$mbps" "${bw[oxicam]}" "${bc[oxicam]}" \
     "$(ratio "${bw[ffmpeg]}" "${bw[oxicam]}")" "$(ratio "${bc[oxicam]}" "${bc[ffmpeg]}")" \
-    "$(ratio "${bw[cv2mean]}" "${bw[oxicam]}")" "$(ratio "${bw[numpy]}" "${bw[oxicam]}")")")
+    "$(ratio "${bw[cv2mean]}" "${bw[oxicam]}")" "$(ratio "${bw[numpy]}" "${bw[oxicam]}")" \
+    "$rss_oxicam" "$rss_ffmpeg")")
   unset wall cpu bw bc
 done
 
