@@ -716,10 +716,10 @@ fn cell_means(region: Region, value: impl Fn(usize, usize, f64) -> f64) -> Vec<f
     let n = LUMA_GRID_CELLS;
     let mut means = Vec::with_capacity(n * n);
     for r in 0..n {
-        // Rows of cell r: those y with (y - y0) * N / height == r.
-        let rows = (0..region.height())
-            .filter(|&dy| dy * n / region.height() == r)
-            .count();
+        // Rows of cell r: those dy with dy * N / height == r, i.e. from ceil(r height / N)
+        // up to ceil((r + 1) height / N).
+        let first_row = |r: usize| (r * region.height()).div_ceil(n);
+        let rows = first_row(r + 1) - first_row(r);
         for c in 0..n {
             let cols = (c + 1) * region.width() / n - c * region.width() / n;
             let px = rows * cols;
