@@ -13,6 +13,7 @@
 set -euo pipefail
 
 PREFIX="${PREFIX:-/opt/ffmpeg}"
+# shellcheck disable=SC2054 # the commas are inside option values
 CONFIGURE_FLAGS=(
   --disable-shared --enable-static --enable-pic
   --disable-programs --disable-doc --disable-debug
@@ -48,22 +49,32 @@ version)
   ;;
 build)
   version="${2:?usage: ffmpeg.sh build VERSION}"
+  step() { echo "ffmpeg.sh: $1 ($SECONDS s)" >&2; }
+  # quiet LOG CMD...: runs CMD with its output in LOG, shown only when it fails.
+  quiet() {
+    local log="$1"
+    shift
+    "$@" >"$log" 2>&1 || { tail -n 60 "$log" >&2; exit 1; }
+  }
   enable_deb_src
+  step "apt indexes updated"
   apt-get install -y -qq --no-install-recommends dpkg-dev nasm make >/dev/null
   work="$(mktemp -d)"
   cd "$work"
   # Fails when the archive no longer has VERSION (superseded by a security update): the
   # caller resolves the version with `ffmpeg.sh version` right before building.
-  apt-get source -qq --only-source "ffmpeg=$version" >/dev/null
+  quiet "$work/source.log" apt-get source --only-source "ffmpeg=$version"
+  step "source ffmpeg $version fetched and patched"
   cd ffmpeg-*/
   built="$(dpkg-parsechangelog -S Version)"
   [ "$built" = "$version" ] || { echo "asked for ffmpeg $version, got $built" >&2; exit 1; }
   upstream="${version#*:}"
   upstream="${upstream%-*}"
   revision="${version##*-}"
-  ./configure --prefix="$PREFIX" --extra-version="$revision" "${CONFIGURE_FLAGS[@]}" >/dev/null
-  make -j"$(nproc)" >/dev/null
-  make install >/dev/null
+  quiet "$work/configure.log" ./configure --prefix="$PREFIX" --extra-version="$revision" "${CONFIGURE_FLAGS[@]}"
+  quiet "$work/make.log" make -j"$(nproc)"
+  quiet "$work/install.log" make install
+  step "built and installed into $PREFIX"
   # configure lists -latomic for the static libraries; x86-64 and arm64 have the atomics in
   # hardware, and linking it would add libatomic.so.1 to the image for nothing (the binary's
   # link fails loudly should a platform need it).
@@ -94,8 +105,13 @@ Description: FFmpeg libraries (libavformat, libavcodec, libavutil) from Debian's
  package $version, configured with only the demuxers and decoders oxicam reads and linked
  statically into /usr/local/bin/oxicam.
 EOF
+  # `times` (in this shell, not a pipeline's subshell): its second line is the CPU time of
+  # the children (apt, configure, the compilers).
+  times >"$work/times"
+  cpu="$(tail -n 1 "$work/times" | awk '{ for (i = 1; i <= 2; i++) { split($i, t, "m"); sub("s", "", t[2]); s += t[1] * 60 + t[2] } printf "%.0f", s }')"
   cd /
   rm -rf "$work"
+  step "done; ${cpu} s of CPU in the tools it ran"
   ;;
 *)
   echo "usage: ffmpeg.sh version | build VERSION" >&2
