@@ -5,7 +5,8 @@
 # with sensor noise, green and blue low, the real UW pulse; encoded at phone bitrates:
 #   1080x1920 portrait and 1280x720 (rotated portrait), H.264 and HEVC, 30 fps
 #   an iPhone's default HDR video: HEVC Main 10, HLG, BT.2020, 3840x2160 at 60 fps, MOV, rotated
-# Runs are interleaved (oxicam, ffmpeg, cv2, numpy, then again), best of BENCH_REPS each.
+# Runs are interleaved (oxicam, ffmpeg, cv2, numpy, then again), best of BENCH_REPS each
+# (BENCH_REPS=0 only makes the clips).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -114,6 +115,10 @@ peak_rss_mb() { /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -n1 | awk '{pr
 ratio() { echo "scale=4; $1 / $2" | bc -l; }
 
 METHODS=(oxicam ffmpeg cv2mean numpy)
+if [ "$REPS" -eq 0 ]; then # BENCH_REPS=0: make the clips (kept in bench/out) and stop
+  for name in $CLIPS; do log "$name: $(clip "$name")"; done
+  exit 0
+fi
 summary=()
 for name in $CLIPS; do
   file="$(clip "$name")"

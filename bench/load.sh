@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bounded load test of `oxicam serve` on loopback with oha: throughput and p50/p99 of POST /run
 # with a synthesized 30 s clip next to the CLI reference, and peak RSS under 8 x 100 MB uploads
-# and under twice that (16 at once against a capacity of 8).
+# and under twice that (16 at once against a capacity of 8). BENCH_PORT picks the loopback port
+# (default: any free one).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -45,7 +46,7 @@ trap stop_server EXIT
 
 # start_server ARGS...: runs oxicam serve on a free loopback port; sets $server_pid and $base.
 start_server() {
-  "$bin" serve --addr 127.0.0.1:0 --log-format json --tmp-dir "$work/uploads" \
+  "$bin" serve --addr "127.0.0.1:${BENCH_PORT:-0}" --log-format json --tmp-dir "$work/uploads" \
     --drain-grace-secs 0 --rate-per-minute 0 --admin-addr off "$@" 2>"$work/server.log" &
   server_pid=$!
   local addr="" _

@@ -3,7 +3,8 @@
 # host's libraries the tests ran against: decode the same fixtures with both and require the
 # same answers. Fixtures are rendered here (oxicam synth and the ffmpeg CLI on the host):
 # H.264 MP4, HEVC MKV, VP8 and VP9 WebM, an iPhone-like HEVC Main 10 HLG MOV (60 fps, rotated),
-# a 4:4:4 and a full-range clip, and inputs that must be refused (photo, AVI, cut MP4, noise).
+# a 4:4:4 and a full-range clip, and inputs that must be refused (photo, AVI, cut MP4, noise,
+# a playlist, a transport stream, huge pictures).
 #
 #   scripts/image-video-check.sh IMAGE_REF
 set -euo pipefail
@@ -51,6 +52,23 @@ ffmpeg -hide_banner -loglevel error -y -i "$dir/h264.mp4" -frames:v 1 "$dir/phot
 reencode "$dir/h264.mp4" "$dir/foreign.avi" -c:v mpeg4 -t 2
 head -c 40000 "$dir/h264.mp4" >"$dir/cut.mp4"
 head -c 100000 /dev/urandom >"$dir/noise.mp4"
+# The security limits (crates/oxicam-video/src/open.rs; tests hostile_input.rs, huge_picture.rs)
+# must hold with the image's FFmpeg too: a playlist and a transport stream dressed as MP4, and a
+# small file declaring 8192x8192 pictures, honestly or only in the H.264 bitstream.
+printf '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n%s\n#EXT-X-ENDLIST\n' \
+  "$dir/seg0.ts" >"$dir/playlist.mp4"
+reencode "$dir/h264.mp4" "$dir/transport.mp4" -c:v libx264 -preset ultrafast -t 2 -f mpegts
+ffmpeg -hide_banner -loglevel error -y -f lavfi -i color=c=red:s=8192x8192:r=10 -frames:v 3 \
+  -c:v libx264 -preset ultrafast -pix_fmt yuv420p "$dir/huge.mp4"
+python3 - "$dir/huge.mp4" "$dir/huge-understated.mp4" <<'PY'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+entry = data.index(b"avc1\0\0\0\0\0\0")  # the sample entry, not the brand in ftyp
+width_at = entry + 4 + 6 + 2 + 16
+assert data[width_at:width_at + 4] == b"\x20\x00\x20\x00", "8192x8192"
+data[width_at:width_at + 4] = b"\x00\x40\x00\x40"  # the container now says 64x64
+open(sys.argv[2], "wb").write(data)
+PY
 
 # analyze FILE: exit code, stdout (the JSON report) and stderr (the refusal) in one text.
 host_analyze() { local rc=0 out; out="$("$host_bin" analyze --json "$1" 2>&1)" || rc=$?; printf 'exit %s\n%s\n' "$rc" "$out"; }
@@ -82,6 +100,13 @@ done
 for want in '"codec": "hevc"' '"rotation_deg": 90' '"color_matrix": "bt2020"' '"frame_interval_mean_s": 0.01666'; do
   grep -qF "$want" "$dir/iphone-hlg.mov.image" ||
     die "the image's report on the HLG fixture lacks $want: $(head -c 600 "$dir/iphone-hlg.mov.image")"
+done
+# ... and be refused for the right reason, not merely the same one on both sides.
+# shellcheck disable=SC2016 # the backquotes are the message's own
+for refusal in 'playlist.mp4:unsupported container `hls`' 'transport.mp4:unsupported container `mpegts`' \
+  "huge.mp4:pictures are 8192x8192" "huge-understated.mp4:pictures are 8192x8192"; do
+  grep -qF "${refusal#*:}" "$dir/${refusal%%:*}.image" ||
+    die "the image does not refuse ${refusal%%:*} with '${refusal#*:}': $(head -c 600 "$dir/${refusal%%:*}.image")"
 done
 [ "$failed" -eq 0 ] || die "$failed of $checked fixtures decode differently in $image"
 log "all $checked fixtures give identical reports (or refusals) from the host build and $image"

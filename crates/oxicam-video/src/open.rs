@@ -304,6 +304,11 @@ fn sniff_foreign(head: &[u8]) -> Option<VideoError> {
         container("mpeg")
     } else if head.len() > 376 && head[0] == 0x47 && head[188] == 0x47 && head[376] == 0x47 {
         container("mpegts")
+    } else if at(0, b"#EXTM3U") {
+        // A playlist: the demuxers that read one open the files it lists.
+        container("hls")
+    } else if at(0, b"ffconcat version ") {
+        container("concat")
     } else {
         None
     }
@@ -354,6 +359,20 @@ mod tests {
                 full.to_string(),
                 "{name}: {sniffed} / {full}"
             );
+        }
+        // Playlists, as the full FFmpeg's probe names them (hls_demuxer, concat_demuxer).
+        for (text, format) in [
+            (
+                &b"#EXTM3U\n#EXT-X-VERSION:3\n#EXTINF:2.0,\nseg0.ts\n"[..],
+                "hls",
+            ),
+            (&b"ffconcat version 1.0\nfile 'a.mp4'\n"[..], "concat"),
+        ] {
+            let path = dir.path().join(format!("{format}.mp4"));
+            std::fs::write(&path, text).unwrap();
+            let full = crate::extract_trace(&path, &DecodeOptions::default()).unwrap_err();
+            let sniffed = sniff_foreign(text).expect(format);
+            assert_eq!(sniffed.to_string(), full.to_string(), "{format}");
         }
         assert!(sniff_foreign(b"\x00\x00\x00\x18ftypmp42").is_none());
         assert!(sniff_foreign(&[0x1a, 0x45, 0xdf, 0xa3]).is_none());
