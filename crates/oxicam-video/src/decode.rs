@@ -3,17 +3,19 @@
 
 use std::path::Path;
 
+use std::ffi::c_int;
+
 use ff::codec::packet::side_data::Type as SideDataType;
-use ff::format::Pixel;
 use ff::media::Type as MediaType;
 use ffmpeg_next as ff;
 use oxicam_signal::{FrameSample, Trace, VideoMeta};
 
+use crate::frame::{ColourTags, LayoutKind, PixelFormat};
 use crate::open::{
     check_picture_size, decoder_options, is_image_container, pixel_limit, Stop, ACCEPTED_CODECS,
     ACCEPTED_CONTAINERS,
 };
-use crate::stats::{frame_sample, ColorConversion, Colour, Plane, Planes, StatsScratch, Transfer};
+use crate::stats::{frame_sample, ColorConversion, StatsScratch, Transfer};
 use crate::{DecodeOptions, DecodedVideo, VideoError};
 
 /// Report progress every this many frames.
@@ -89,6 +91,7 @@ pub(crate) fn extract(path: &Path, opts: &DecodeOptions) -> Result<DecodedVideo,
         scratch: StatsScratch::default(),
         conversion: None,
         frame: ff::frame::Video::empty(),
+        format: None,
         size: None,
     };
 
@@ -357,6 +360,8 @@ struct FrameLoop<'a> {
     scratch: StatsScratch,
     conversion: Option<ColorConversion>,
     frame: ff::frame::Video,
+    /// The last frame's pixel format, looked up once per change.
+    format: Option<PixelFormat>,
     size: Option<(u32, u32)>,
 }
 
@@ -406,20 +411,33 @@ impl FrameLoop<'_> {
             }
         }
         check_picture_size(self.frame.width(), self.frame.height(), self.max_pixels)?;
-        let conversion = conversion_of(&self.frame);
-        self.conversion.get_or_insert(conversion);
-        self.size
-            .get_or_insert((self.frame.width(), self.frame.height()));
-
-        let Some(layout) = layout_of(self.frame.format()) else {
+        let raw_format = crate::frame::raw_format(&self.frame);
+        let format = match self.format {
+            Some(known) if known.raw == raw_format => known,
+            _ => *self.format.insert(PixelFormat::from_raw(raw_format)),
+        };
+        let Some(layout) = format.layout else {
             return Err(VideoError::NoDecodableFrames {
                 detail: format!(
-                    "the decoder gives frames in pixel format {:?}, which oxicam does not read",
-                    self.frame.format()
+                    "the decoder gives frames in pixel format {} ({raw_format}), which oxicam \
+                     does not read",
+                    format.name
                 ),
             });
         };
-        let sample = planes_sample(&self.frame, layout, &conversion, &mut self.scratch, t_s);
+        let conversion = conversion_of(crate::frame::colour_tags(&self.frame), format);
+        self.conversion.get_or_insert(conversion);
+        self.size
+            .get_or_insert((self.frame.width(), self.frame.height()));
+        let planes = crate::frame::planes(&self.frame, layout).map_err(|misfit| {
+            VideoError::NoDecodableFrames {
+                detail: format!(
+                    "decoded frame {} does not fit its pixel format {}: {misfit}",
+                    self.frames_decoded, format.name
+                ),
+            }
+        })?;
+        let sample = frame_sample(&planes, &conversion, &mut self.scratch, t_s);
         self.samples.push(sample);
         if self.samples.len() % PROGRESS_EVERY == 0 {
             if let Some(progress) = &self.opts.progress {
@@ -438,138 +456,43 @@ fn ticks_since_start(pts: i64, start_pts: i64) -> Result<i64, VideoError> {
         })
 }
 
-/// How a frame's samples are laid out, from FFmpeg's pixel format descriptor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Layout {
-    kind: LayoutKind,
-    /// Bits per sample: 8 in one byte, 9-16 in two little-endian bytes.
-    bits: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LayoutKind {
-    Grey,
-    /// Chroma subsampling, log2 (x, y).
-    Yuv((u32, u32)),
-    /// Planar RGB: planes of green, blue, red.
-    Gbr,
-}
-
-/// Planar layouts the statistics read in place: grey, YUV with any chroma subsampling and
-/// planar RGB, 8 to 16 bits, native byte order, alpha ignored. That is every software format
-/// the H.264, HEVC, VP8 and VP9 decoders produce; packed, paletted, big-endian, float and
-/// hardware formats are not.
-fn layout_of(format: Pixel) -> Option<Layout> {
-    use ff::ffi;
-    // SAFETY: av_pix_fmt_desc_get() returns null or a pointer to a static descriptor.
-    let desc = unsafe { ffi::av_pix_fmt_desc_get(format.into()).as_ref() }?;
-    let flag = |f: std::ffi::c_int| desc.flags & f as u64 != 0;
-    let unreadable = ffi::AV_PIX_FMT_FLAG_BE
-        | ffi::AV_PIX_FMT_FLAG_PAL
-        | ffi::AV_PIX_FMT_FLAG_BITSTREAM
-        | ffi::AV_PIX_FMT_FLAG_HWACCEL
-        | ffi::AV_PIX_FMT_FLAG_BAYER
-        | ffi::AV_PIX_FMT_FLAG_FLOAT;
-    if flag(unreadable) || cfg!(target_endian = "big") {
-        return None;
-    }
-    let colours = match desc.nb_components {
-        1 | 2 => 1,
-        3 | 4 => 3,
-        _ => return None,
-    };
-    if colours == 3 && !flag(ffi::AV_PIX_FMT_FLAG_PLANAR) {
-        return None;
-    }
-    let comps = &desc.comp[..colours];
-    let bits = comps[0].depth;
-    let bytes = if bits > 8 { 2 } else { 1 };
-    let plain = comps
-        .iter()
-        .all(|c| c.depth == bits && c.step == bytes && c.offset == 0 && c.shift == 0);
-    if !plain || !(8..=16).contains(&bits) {
-        return None;
-    }
-    let kind = if colours == 1 {
-        LayoutKind::Grey
-    } else if flag(ffi::AV_PIX_FMT_FLAG_RGB) {
-        // R, G, B components in planes 2, 0, 1 (FFmpeg's GBR order).
-        if [comps[0].plane, comps[1].plane, comps[2].plane] != [2, 0, 1] {
-            return None;
-        }
-        LayoutKind::Gbr
-    } else {
-        if [comps[0].plane, comps[1].plane, comps[2].plane] != [0, 1, 2] {
-            return None;
-        }
-        LayoutKind::Yuv((desc.log2_chroma_w as u32, desc.log2_chroma_h as u32))
-    };
-    Some(Layout {
-        kind,
-        bits: bits as u32,
-    })
-}
-
-fn planes_sample(
-    frame: &ff::frame::Video,
-    layout: Layout,
-    conversion: &ColorConversion,
-    scratch: &mut StatsScratch,
-    t_s: f64,
-) -> FrameSample {
-    let plane = |i: usize| Plane {
-        data: frame.data(i),
-        stride: frame.stride(i),
-    };
-    let colour = match layout.kind {
-        LayoutKind::Grey => Colour::Grey,
-        LayoutKind::Yuv(shift) => Colour::Yuv {
-            u: plane(1),
-            v: plane(2),
-            shift,
-        },
-        LayoutKind::Gbr => Colour::Gbr {
-            b: plane(1),
-            r: plane(2),
-        },
-    };
-    let planes = Planes {
-        width: frame.width() as usize,
-        height: frame.height() as usize,
-        bits: layout.bits,
-        luma: plane(0),
-        colour,
-    };
-    frame_sample(&planes, conversion, scratch, t_s)
-}
-
 /// The conversion the frame declares. Unspecified matrices are read as BT.601, as FFmpeg's
 /// swscale (and so the ffmpeg CLI and OpenCV) do, so our traces match theirs. HLG and PQ
 /// streams (HDR phone video) have their means mapped to SDR code values ([`Transfer`]).
-fn conversion_of(frame: &ff::frame::Video) -> ColorConversion {
-    use ff::color::{Range, Space};
-    let (kr, kb) = match frame.color_space() {
-        Space::BT709 => (0.2126, 0.0722),
-        Space::BT2020NCL | Space::BT2020CL => (0.2627, 0.0593),
-        Space::SMPTE240M => (0.212, 0.087),
-        Space::FCC => (0.30, 0.11),
+fn conversion_of(tags: ColourTags, format: PixelFormat) -> ColorConversion {
+    use ff::ffi::{
+        AVColorRange as R, AVColorSpace as S, AVColorTransferCharacteristic as T,
+        AVPixelFormat as P,
+    };
+    let (kr, kb) = match tags.space {
+        s if s == S::AVCOL_SPC_BT709 as c_int => (0.2126, 0.0722),
+        s if s == S::AVCOL_SPC_BT2020_NCL as c_int || s == S::AVCOL_SPC_BT2020_CL as c_int => {
+            (0.2627, 0.0593)
+        }
+        s if s == S::AVCOL_SPC_SMPTE240M as c_int => (0.212, 0.087),
+        s if s == S::AVCOL_SPC_FCC as c_int => (0.30, 0.11),
         _ => (0.299, 0.114),
     };
-    let full_range = match frame.color_range() {
-        Range::JPEG => true,
-        Range::MPEG => false,
-        // Unspecified: the deprecated JPEG formats say full range, and RGB is full unless
-        // declared otherwise.
+    let full_range = match tags.range {
+        r if r == R::AVCOL_RANGE_JPEG as c_int => true,
+        r if r == R::AVCOL_RANGE_MPEG as c_int => false,
+        // Unspecified (or a value outside the enum): the deprecated JPEG formats say full
+        // range, and RGB is full unless declared otherwise.
         _ => {
-            matches!(
-                frame.format(),
-                Pixel::YUVJ420P | Pixel::YUVJ422P | Pixel::YUVJ444P | Pixel::YUVJ440P
-            ) || layout_of(frame.format()).is_some_and(|l| l.kind == LayoutKind::Gbr)
+            [
+                P::AV_PIX_FMT_YUVJ420P,
+                P::AV_PIX_FMT_YUVJ422P,
+                P::AV_PIX_FMT_YUVJ444P,
+                P::AV_PIX_FMT_YUVJ440P,
+            ]
+            .iter()
+            .any(|&p| p as c_int == format.raw)
+                || format.layout.is_some_and(|l| l.kind == LayoutKind::Gbr)
         }
     };
-    let transfer = match frame.color_transfer_characteristic() {
-        ff::color::TransferCharacteristic::ARIB_STD_B67 => Transfer::Hlg,
-        ff::color::TransferCharacteristic::SMPTE2084 => Transfer::Pq,
+    let transfer = match tags.transfer {
+        t if t == T::AVCOL_TRC_ARIB_STD_B67 as c_int => Transfer::Hlg,
+        t if t == T::AVCOL_TRC_SMPTE2084 as c_int => Transfer::Pq,
         _ => Transfer::Sdr,
     };
     ColorConversion {
@@ -635,6 +558,49 @@ fn build_meta(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The colour tags a file codes reach us as integers: FFmpeg's values are honoured, any
+    /// other (a WebM coded transfer 33, which crashed the enum conversion) reads as unspecified.
+    #[test]
+    fn colour_tags_map_to_a_conversion_and_unknown_values_to_the_defaults() {
+        use ff::ffi::{
+            AVColorRange as R, AVColorSpace as S, AVColorTransferCharacteristic as T,
+            AVPixelFormat as P,
+        };
+        let format = |p: P| PixelFormat::from_raw(p as c_int);
+        let yuv = format(P::AV_PIX_FMT_YUV420P);
+        let tags = |space: c_int, range: c_int, transfer: c_int| ColourTags {
+            space,
+            range,
+            transfer,
+        };
+        let hlg = conversion_of(
+            tags(
+                S::AVCOL_SPC_BT2020_NCL as c_int,
+                R::AVCOL_RANGE_MPEG as c_int,
+                T::AVCOL_TRC_ARIB_STD_B67 as c_int,
+            ),
+            format(P::AV_PIX_FMT_YUV420P10LE),
+        );
+        assert_eq!((hlg.kr, hlg.kb, hlg.full_range), (0.2627, 0.0593, false));
+        assert_eq!(hlg.transfer, Transfer::Hlg);
+        let pq = conversion_of(tags(1, 2, T::AVCOL_TRC_SMPTE2084 as c_int), yuv);
+        assert_eq!(
+            pq,
+            ColorConversion {
+                full_range: true,
+                transfer: Transfer::Pq,
+                ..ColorConversion::BT709_LIMITED
+            }
+        );
+        for (space, range, transfer) in [(99, 7, 33), (-1, -1, -1), (c_int::MAX, 3, 19)] {
+            let unknown = tags(space, range, transfer);
+            assert_eq!(conversion_of(unknown, yuv), ColorConversion::BT601_LIMITED);
+            let jpeg = conversion_of(unknown, format(P::AV_PIX_FMT_YUVJ420P));
+            assert!(jpeg.full_range, "{unknown:?}");
+            assert!(conversion_of(unknown, format(P::AV_PIX_FMT_GBRP)).full_range);
+        }
+    }
 
     #[test]
     fn timestamps_that_overflow_against_the_start_are_refused() {

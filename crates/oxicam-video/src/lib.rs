@@ -7,6 +7,8 @@
 //! - [`extract_trace`] (here) with [`DecodeOptions`]: file -> [`DecodedVideo`] (trace + meta).
 //!   - `decode`: demuxing and decoding with FFmpeg, streaming, with timestamps from the
 //!     container (VFR-safe), duration limits, cancellation and truncation handling.
+//!   - `frame`: a decoded frame's planes and colour tags, checked against its format and
+//!     buffers before they are read.
 //!   - [`stats`]: per-frame statistics from the Y/U/V planes (region means, clipped shares,
 //!     luma grid), converted to RGB with the stream's matrix and range.
 //!   - `open`: opening untrusted files under limits (demuxer, decoder and protocol whitelists,
@@ -19,6 +21,7 @@
 
 mod decode;
 mod error;
+mod frame;
 mod open;
 pub mod pipeline;
 pub mod stats;
