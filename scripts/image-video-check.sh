@@ -4,7 +4,8 @@
 # same answers. Fixtures are rendered here (oxicam synth and the ffmpeg CLI on the host):
 # H.264 MP4, HEVC MKV, VP8 and VP9 WebM, an iPhone-like HEVC Main 10 HLG MOV (60 fps, rotated),
 # a 4:4:4 and a full-range clip, and inputs that must be refused (photo, AVI, cut MP4, noise,
-# a playlist, a transport stream, huge pictures).
+# a playlist, a transport stream, huge pictures), and the WebM fuzz seed with a colour tag
+# outside FFmpeg's enums.
 #
 #   scripts/image-video-check.sh IMAGE_REF
 set -euo pipefail
@@ -69,6 +70,14 @@ assert data[width_at:width_at + 4] == b"\x20\x00\x20\x00", "8192x8192"
 data[width_at:width_at + 4] = b"\x00\x40\x00\x40"  # the container now says 64x64
 open(sys.argv[2], "wb").write(data)
 PY
+# The fuzz seed that segfaulted the in-place frame path: a 32x32 VP9 WebM whose colour element
+# codes transfer characteristic 33, outside FFmpeg's enum (tests/fuzz_regressions.rs).
+python3 - fuzz/seeds/multipart_upload/vp9-32x32-segfaulted-perf-branch "$dir/vp9-trc33.webm" <<'PY'
+import sys
+body = open(sys.argv[1], "rb").read()
+start = body.index(b"\x1a\x45\xdf\xa3")
+open(sys.argv[2], "wb").write(body[start:body.rindex(b"\r\n--oxfuzzB0und4ry--")])
+PY
 
 # analyze FILE: exit code, stdout (the JSON report) and stderr (the refusal) in one text.
 host_analyze() { local rc=0 out; out="$("$host_bin" analyze --json "$1" 2>&1)" || rc=$?; printf 'exit %s\n%s\n' "$rc" "$out"; }
@@ -101,6 +110,8 @@ for want in '"codec": "hevc"' '"rotation_deg": 90' '"color_matrix": "bt2020"' '"
   grep -qF "$want" "$dir/iphone-hlg.mov.image" ||
     die "the image's report on the HLG fixture lacks $want: $(head -c 600 "$dir/iphone-hlg.mov.image")"
 done
+grep -qF '"too_short"' "$dir/vp9-trc33.webm.image" ||
+  die "the image does not answer the transfer-33 WebM with a too_short report: $(head -c 600 "$dir/vp9-trc33.webm.image")"
 # ... and be refused for the right reason, not merely the same one on both sides.
 # shellcheck disable=SC2016 # the backquotes are the message's own
 for refusal in 'playlist.mp4:unsupported container `hls`' 'transport.mp4:unsupported container `mpegts`' \
