@@ -31,10 +31,14 @@ ffmpeg_label="$(label io.oxicam.ffmpeg.debian-version)"
 cid="$(docker create --label oxicam.ci=1 "$ref")"
 record="$(docker cp "$cid:/usr/share/oxicam/ffmpeg-build.txt" - | tar -xO)"
 status="$(docker cp "$cid:/var/lib/dpkg/status.d/oxicam-ffmpeg-static" - | tar -xO)"
+libc_status="$(docker cp "$cid:/var/lib/dpkg/status.d/libc6" - 2>/dev/null | tar -xO 2>/dev/null || true)"
 docker rm "$cid" >/dev/null
 grep -qF "source package: ffmpeg $ffmpeg_label " <<<"$record" ||
   die "the image's FFmpeg build record does not name ffmpeg $ffmpeg_label: $record"
 grep -qF "Source: ffmpeg ($ffmpeg_label)" <<<"$status" || die "no dpkg record of the static FFmpeg"
+# glibc's record too (bookworm's dpkg lists /lib paths, ldd names the merged /usr ones):
+# scanners match the libraries the image carries by these records.
+grep -q '^Package: libc6$' <<<"$libc_status" || die "the image has no dpkg record of the glibc it carries"
 log "FFmpeg in the image: Debian source ffmpeg $ffmpeg_label (static; record in /usr/share/oxicam/ffmpeg-build.txt)"
 
 bytes="$(docker image inspect -f '{{.Size}}' "$ref")"
