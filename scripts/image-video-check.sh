@@ -79,19 +79,24 @@ start = body.index(b"\x1a\x45\xdf\xa3")
 open(sys.argv[2], "wb").write(body[start:body.rindex(b"\r\n--oxfuzzB0und4ry--")])
 PY
 
-# analyze FILE: exit code, stdout (the JSON report) and stderr (the refusal) in one text.
-host_analyze() { local rc=0 out; out="$("$host_bin" analyze --json "$1" 2>&1)" || rc=$?; printf 'exit %s\n%s\n' "$rc" "$out"; }
+# analyze FILE: exit code, stdout (the JSON report) and stderr (the refusal or the unusable
+# verdict), each stream whole: merged, their interleaving would depend on buffering.
+host_analyze() {
+  local rc=0 out
+  out="$("$host_bin" analyze --json "$1" 2>"$1.err")" || rc=$?
+  printf 'exit %s\n%s\nstderr:\n%s\n' "$rc" "$out" "$(cat "$1.err")"
+}
 image_analyze() {
   local rc=0 out
   out="$(docker run --rm --label oxicam.ci=1 --network none --read-only --user 10001:10001 \
-    -v "$dir:$dir:ro" "$image" analyze --json "$1" 2>&1)" || rc=$?
-  printf 'exit %s\n%s\n' "$rc" "$out"
+    -v "$dir:$dir:ro" "$image" analyze --json "$1" 2>"$1.err")" || rc=$?
+  printf 'exit %s\n%s\nstderr:\n%s\n' "$rc" "$out" "$(cat "$1.err")"
 }
 
 failed=0
 checked=0
 for fixture in "$dir"/*; do
-  case "$fixture" in *.host | *.image) continue ;; esac
+  case "$fixture" in *.host | *.image | *.err) continue ;; esac
   name="$(basename "$fixture")"
   [ "$name" = sdr60.mov ] && continue
   host_analyze "$fixture" >"$fixture.host"
