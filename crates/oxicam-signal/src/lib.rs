@@ -46,7 +46,8 @@ pub mod stats;
 pub mod trace;
 
 pub use analysis::{
-    analyze, analyze_detailed, assess_windows, Analysis, AnalysisOptions, WindowDetail,
+    analyze, analyze_detailed, assess_windows, heart_rate_variability, Analysis, AnalysisOptions,
+    WindowDetail,
 };
 pub use features::{Feature, WindowFeatures};
 pub use quality::Gate;
