@@ -3,7 +3,7 @@
 
 use crate::dsp::{detrend_linear, resample_uniform, Butterworth};
 use crate::features::WindowFeatures;
-use crate::heart_rate::hrv::{self, HrvReason, HrvReasonCode, NnRuns};
+use crate::heart_rate::hrv::{self, BeatTiming, HrvReason, HrvReasonCode, NnRuns};
 use crate::heart_rate::{self, HeartRateOptions, HeartRateTrack, PulseChannels};
 use crate::quality::Gate;
 use crate::report::{
@@ -199,10 +199,12 @@ pub fn assess_windows(trace: &Trace, opts: &AnalysisOptions) -> Vec<WindowDetail
 }
 
 /// The NN runs (seconds from the first valid frame) and HRV of a trace, as its report gives
-/// them: what the ECG comparison of `oxicam eval` aligns. A refused recording has none.
+/// them (with `BeatTiming::default()`): what the ECG comparison of `oxicam eval` aligns. A
+/// refused recording has none.
 pub fn heart_rate_variability(
     trace: &Trace,
     opts: &AnalysisOptions,
+    timing: BeatTiming,
 ) -> (NnRuns, Result<hrv::Hrv, HrvReason>) {
     let refused = || {
         (
@@ -218,7 +220,7 @@ pub fn heart_rate_variability(
     if usable.is_empty() || prepared.lens_not_covered(&windows) {
         return refused();
     }
-    prepared.variability(heart_rate_channel(usable))
+    prepared.variability(heart_rate_channel(usable), timing)
 }
 
 /// Per-window SpO2 estimates of the usable windows (context, domain, model, smoothing: see
@@ -673,7 +675,11 @@ impl PreparedTrace {
 
     /// NN runs (seconds from the start of the trace) and HRV of the heart-rate channel's
     /// accepted beats (see [`hrv`]).
-    fn variability(&self, channel: Option<Channel>) -> (NnRuns, Result<hrv::Hrv, HrvReason>) {
+    fn variability(
+        &self,
+        channel: Option<Channel>,
+        timing: BeatTiming,
+    ) -> (NnRuns, Result<hrv::Hrv, HrvReason>) {
         let Some(c) = channel.map(Channel::index) else {
             return (
                 NnRuns::default(),
@@ -681,7 +687,8 @@ impl PreparedTrace {
             );
         };
         let y: Vec<f64> = self.pulse[c].iter().map(|v| -v).collect();
-        let (runs, result) = hrv::from_beats(&y, ANALYSIS_RATE_HZ, &self.heart_rate.beats[c]);
+        let (runs, result) =
+            hrv::from_beats(&y, ANALYSIS_RATE_HZ, &self.heart_rate.beats[c], timing);
         let offset = self.settle_n as f64 / ANALYSIS_RATE_HZ;
         let shifted = runs
             .0
@@ -746,7 +753,7 @@ impl PreparedTrace {
         report.channels = channels;
         report.waveform = waveform;
         report.beats = beats;
-        let (_, variability) = self.variability(hr_channel);
+        let (_, variability) = self.variability(hr_channel, BeatTiming::default());
         (report.hrv, report.hrv_reason) = match variability {
             Ok(h) => (Some(h), None),
             Err(reason) => (None, Some(reason)),

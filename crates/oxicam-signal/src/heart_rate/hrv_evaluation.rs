@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::evaluation::BeatReferenced;
-use super::hrv::{align, reference_over, Hrv, HrvReasonCode, NnRuns};
+use super::hrv::{align, reference_over, BeatTiming, Hrv, HrvReasonCode};
 use crate::analysis::{heart_rate_variability, AnalysisOptions};
 use crate::stats::median;
 
@@ -18,6 +18,7 @@ pub const MAX_LAG_S: f64 = 10.0;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordingHrv {
     pub recording: String,
+    pub timing: BeatTiming,
     /// `None` with `reason` when the phone gave no HRV (or the alignment failed).
     pub phone: Option<Hrv>,
     pub ecg: Option<Hrv>,
@@ -43,6 +44,9 @@ pub struct HrvErrors {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HrvEval {
     pub recordings: usize,
+    /// How the beats were timed; for a leave-one-recording-out choice, per recording in
+    /// `per_recording`.
+    pub timing: Option<BeatTiming>,
     /// Recordings with phone HRV (>= 30 s of NN intervals) and an alignment.
     pub qualified: usize,
     pub median_absolute_error: HrvErrors,
@@ -59,12 +63,17 @@ fn round(v: Option<f64>, step: f64) -> Option<f64> {
 }
 
 /// One recording: the phone's NN runs and figures, then the ECG over the same stretch.
-pub fn score_recording(rec: &BeatReferenced, opts: &AnalysisOptions) -> RecordingHrv {
-    let (runs, phone) = heart_rate_variability(&rec.trace, opts);
+pub fn score_recording(
+    rec: &BeatReferenced,
+    opts: &AnalysisOptions,
+    timing: BeatTiming,
+) -> RecordingHrv {
+    let (runs, phone) = heart_rate_variability(&rec.trace, opts, timing);
     let t0 = rec.trace.samples.first().map_or(0.0, |s| s.t_s);
     let reference: Vec<f64> = rec.beat_times_s().iter().map(|t| t - t0).collect();
     let mut out = RecordingHrv {
         recording: rec.name.clone(),
+        timing,
         phone: None,
         ecg: None,
         reason: None,
@@ -91,8 +100,22 @@ pub fn score_recording(rec: &BeatReferenced, opts: &AnalysisOptions) -> Recordin
 }
 
 /// Every recording scored, and the median errors over those with both figures.
-pub fn evaluate_hrv(recs: &[BeatReferenced], opts: &AnalysisOptions) -> HrvEval {
-    let per_recording: Vec<RecordingHrv> = recs.iter().map(|r| score_recording(r, opts)).collect();
+pub fn evaluate_hrv(
+    recs: &[BeatReferenced],
+    opts: &AnalysisOptions,
+    timing: BeatTiming,
+) -> HrvEval {
+    let per_recording: Vec<RecordingHrv> = recs
+        .iter()
+        .map(|r| score_recording(r, opts, timing))
+        .collect();
+    HrvEval {
+        timing: Some(timing),
+        ..summarise(per_recording)
+    }
+}
+
+fn summarise(per_recording: Vec<RecordingHrv>) -> HrvEval {
     let pairs: Vec<(Hrv, Hrv)> = per_recording
         .iter()
         .filter_map(|r| r.phone.zip(r.ecg))
@@ -109,7 +132,8 @@ pub fn evaluate_hrv(recs: &[BeatReferenced], opts: &AnalysisOptions) -> HrvEval 
         )
     };
     HrvEval {
-        recordings: recs.len(),
+        recordings: per_recording.len(),
+        timing: None,
         qualified: pairs.len(),
         median_absolute_error: HrvErrors {
             rmssd_percent: errors(&|h| h.rmssd_ms),
@@ -129,7 +153,83 @@ pub fn evaluate_hrv(recs: &[BeatReferenced], opts: &AnalysisOptions) -> HrvEval 
     }
 }
 
-/// The phone's NN runs, for callers that compare them with other tools.
-pub fn phone_runs(rec: &BeatReferenced, opts: &AnalysisOptions) -> NnRuns {
-    heart_rate_variability(&rec.trace, opts).0
+/// Median RMSSD error (%) of `eval`'s recordings other than `skip`.
+fn rmssd_error_without(eval: &HrvEval, skip: usize) -> Option<f64> {
+    median(
+        eval.per_recording
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| *k != skip)
+            .filter_map(|(_, r)| Some(percent_error(r.phone?.rmssd_ms, r.ecg?.rmssd_ms)))
+            .collect(),
+    )
+}
+
+/// The timing chosen without looking at the recording scored: for each recording, the
+/// candidate (same recordings, different [`BeatTiming`]) with the lowest median RMSSD error on
+/// the other recordings, and that candidate's result for it. Scores choosing the timing on
+/// the data, rather than the luckier of the candidates.
+pub fn leave_one_out_choice(candidates: &[HrvEval]) -> HrvEval {
+    let n = candidates.first().map_or(0, |c| c.per_recording.len());
+    let per_recording = (0..n)
+        .filter_map(|k| {
+            candidates
+                .iter()
+                .min_by(|a, b| {
+                    let e = |c: &HrvEval| rmssd_error_without(c, k).unwrap_or(f64::INFINITY);
+                    e(a).total_cmp(&e(b))
+                })
+                .map(|c| c.per_recording[k].clone())
+        })
+        .collect();
+    summarise(per_recording)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(name: &str, phone_rmssd: f64, timing: BeatTiming) -> RecordingHrv {
+        let h = |rmssd_ms| Hrv {
+            rmssd_ms,
+            sdnn_ms: 50.0,
+            pnn50_percent: 10.0,
+            mean_nn_ms: 800.0,
+            seconds: 60.0,
+        };
+        RecordingHrv {
+            recording: name.into(),
+            timing,
+            phone: Some(h(phone_rmssd)),
+            ecg: Some(h(40.0)),
+            reason: None,
+            phone_seconds: 60.0,
+            lag_s: Some(0.0),
+            correlation: Some(0.9),
+        }
+    }
+
+    #[test]
+    fn the_choice_for_a_recording_ignores_that_recording() {
+        // Candidate A is better everywhere but on recording 0, where B is far better; B is
+        // chosen nowhere, because on the others A wins.
+        let a = summarise(
+            [80.0, 41.0, 42.0, 41.0, 42.0]
+                .iter()
+                .map(|&v| rec("r", v, BeatTiming::SlopeMaximum))
+                .collect(),
+        );
+        let b = summarise(
+            [40.0, 50.0, 52.0, 50.0, 52.0]
+                .iter()
+                .map(|&v| rec("r", v, BeatTiming::Template))
+                .collect(),
+        );
+        let chosen = leave_one_out_choice(&[b, a]);
+        assert!(chosen
+            .per_recording
+            .iter()
+            .all(|r| r.timing == BeatTiming::SlopeMaximum));
+        assert_eq!(chosen.median_absolute_error.rmssd_percent, Some(5.0));
+    }
 }
