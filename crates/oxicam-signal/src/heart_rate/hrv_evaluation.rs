@@ -28,6 +28,10 @@ pub struct RecordingHrv {
     /// ECG beat times + `lag_s` = phone times; the tachograms' correlation there.
     pub lag_s: Option<f64>,
     pub correlation: Option<f64>,
+    /// First and last beat (s from the first frame) of each of the phone's NN runs: the stretch
+    /// the ECG was scored over (what `bench/hrv_peers.py` scores the other tools on).
+    #[serde(default)]
+    pub stretches: Vec<[f64; 2]>,
 }
 
 /// Median absolute errors over the qualifying recordings.
@@ -80,6 +84,11 @@ pub fn score_recording(
         phone_seconds: runs.seconds(),
         lag_s: None,
         correlation: None,
+        stretches: runs
+            .0
+            .iter()
+            .filter_map(|r| Some([*r.first()?, *r.last()?]))
+            .collect(),
     };
     let phone = match phone {
         Ok(h) => h,
@@ -206,6 +215,7 @@ mod tests {
             phone_seconds: 60.0,
             lag_s: Some(0.0),
             correlation: Some(0.9),
+            stretches: Vec::new(),
         }
     }
 
