@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reference outputs from numpy/scipy for oxicam-signal's DSP (filter design, zero-phase
-filtering, detrending, spectrum peak), written as a JSON fixture the Rust tests compare against.
+filtering, detrending, spectrum peak) and HRV figures (RMSSD, SDNN, pNN50, mean NN), written as a JSON fixture the Rust tests compare against.
 
 Usage: signal_reference.py OUT.json          write the fixture
        signal_reference.py --check A.json B.json   compare two fixtures within tolerance
@@ -49,6 +49,34 @@ def spectrum_peak(x: np.ndarray, fft_len: int, lo: float, hi: float):
     return power, bin_hz, (k + delta) * bin_hz
 
 
+def hrv_reference() -> dict:
+    """Beat times in three runs (no interval between runs) and their HRV by the textbook
+    definitions: NN intervals within runs, successive differences within runs, SDNN with one
+    degree of freedom, pNN50 as the share of |differences| above 50 ms."""
+    state = 777
+    runs = []
+    t = 2.0
+    for length in (25, 9, 31):
+        run = [t]
+        for k in range(length):
+            state = (1103515245 * state + 12345) % (2**31)
+            rr = 0.82 + 0.05 * np.sin(0.8 * k) + 0.1 * (state / 2**31 - 0.5)
+            run.append(run[-1] + rr)
+        runs.append(run)
+        t = run[-1] + 3.7  # a cut-out between runs
+    nn = [np.diff(r) * 1000.0 for r in runs]
+    diffs = np.concatenate([np.diff(x) for x in nn])
+    all_nn = np.concatenate(nn)
+    return {
+        "runs": runs,
+        "rmssd_ms": float(np.sqrt(np.mean(diffs**2))),
+        "sdnn_ms": float(np.std(all_nn, ddof=1)),
+        "pnn50_percent": float(100.0 * np.mean(np.abs(diffs) > 50.0)),
+        "mean_nn_ms": float(np.mean(all_nn)),
+        "seconds": float(np.sum(all_nn) / 1000.0),
+    }
+
+
 def build() -> dict:
     x = fixed_input(600)
     band = signal.butter(4, [0.7, 3.5], btype="bandpass", fs=FS, output="sos")
@@ -66,6 +94,7 @@ def build() -> dict:
         "detrend": signal.detrend(x).tolist(),
         "bandpass_filtfilt": signal.sosfiltfilt(band, x).tolist(),
         "lowpass_filtfilt": signal.sosfiltfilt(low, x).tolist(),
+        "hrv": hrv_reference(),
         "spectrum": {
             "window_start": 150,
             "window_len": 300,

@@ -279,6 +279,8 @@ test("measure 30 s in the page and by video on the same feed: both give the trut
   assert.ok(await tracePage.isHidden("#stage"), "camera released after recording");
   assert.ok(await tracePage.isVisible("#wave"), "pulse waveform plotted");
   assert.match(await tracePage.textContent("#result-notice"), /not a medical device/);
+  // HRV figures, or why there are none (30 s of clean beats needed; the settle time is cut).
+  assert.match(await tracePage.textContent("#hrv"), /heart-rate variability/i);
 
   assert.equal(tracePage.traceUploads.length, 1, "one trace upload");
   const upload = tracePage.traceUploads[0];

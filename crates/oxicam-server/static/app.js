@@ -450,6 +450,17 @@ function showScreen(report) {
   $("spo2-meaning").textContent = why || "";
 }
 
+// Heart-rate variability: the figures with a one-line meaning, or why there are none.
+function showHrv(report) {
+  const h = report.hrv, why = report.hrv_reason;
+  $("hrv").hidden = !h && !(why && report.usable);
+  $("hrv").textContent = h
+    ? "Heart-rate variability: RMSSD " + fmt(h.rmssd_ms, 0) + " ms, SDNN " + fmt(h.sdnn_ms, 0) +
+      " ms, pNN50 " + fmt(h.pnn50_percent, 0) + " % over " + fmt(h.seconds, 0) + " s of clean " +
+      "beats: how much the time between beats varies, usually higher when rested and relaxed."
+    : why ? why.message : "";
+}
+
 // What to do after a refusal, from the first reason that has advice.
 function nextStep(reasons) {
   const advice = {
@@ -475,6 +486,7 @@ function show(report, refusal) {
   $("spo2-unit").textContent = interval ? "SpO2, % (90 % interval " + fmt(interval[0], 0) + "-" + fmt(interval[1], 0) + ")" : "SpO2, %";
   $("confidence").textContent = report.confidence === undefined ? "–" : Math.round(100 * report.confidence) + "%";
   showScreen(report);
+  showHrv(report);
   const reasons = (refusal && refusal.reasons) || (report.quality && report.quality.reasons) || [];
   $("refused").hidden = !refusal && report.usable !== false;
   $("reasons").replaceChildren(...(reasons.length ? reasons : [{ message: refusal ? refusal.message : "" }])

@@ -3,6 +3,7 @@
 
 use crate::dsp::{detrend_linear, resample_uniform, Butterworth};
 use crate::features::WindowFeatures;
+use crate::heart_rate::hrv::{self, BeatTiming, HrvReason, HrvReasonCode, NnRuns};
 use crate::heart_rate::{self, HeartRateOptions, HeartRateTrack, PulseChannels};
 use crate::quality::Gate;
 use crate::report::{
@@ -195,6 +196,31 @@ pub fn analyze_detailed(trace: &Trace, model: &Spo2Model, opts: &AnalysisOptions
 /// gates, without SpO2 estimates. What evaluation and training label and fit on.
 pub fn assess_windows(trace: &Trace, opts: &AnalysisOptions) -> Vec<WindowDetail> {
     PreparedTrace::new(trace, opts).map_or_else(|_| Vec::new(), |p| p.assess_windows(opts))
+}
+
+/// The NN runs (seconds from the first valid frame) and HRV of a trace, as its report gives
+/// them (with `BeatTiming::default()`): what the ECG comparison of `oxicam eval` aligns. A
+/// refused recording has none.
+pub fn heart_rate_variability(
+    trace: &Trace,
+    opts: &AnalysisOptions,
+    timing: BeatTiming,
+) -> (NnRuns, Result<hrv::Hrv, HrvReason>) {
+    let refused = || {
+        (
+            NnRuns::default(),
+            Err(HrvReason::new(HrvReasonCode::RecordingRefused, 0.0)),
+        )
+    };
+    let Ok(prepared) = PreparedTrace::new(trace, opts) else {
+        return refused();
+    };
+    let windows = prepared.assess_windows(opts);
+    let usable: Vec<&WindowDetail> = windows.iter().filter(|w| w.usable()).collect();
+    if usable.is_empty() || prepared.lens_not_covered(&windows) {
+        return refused();
+    }
+    prepared.variability(heart_rate_channel(usable), timing)
 }
 
 /// Per-window SpO2 estimates of the usable windows (context, domain, model, smoothing: see
@@ -647,6 +673,31 @@ impl PreparedTrace {
         })
     }
 
+    /// NN runs (seconds from the start of the trace) and HRV of the heart-rate channel's
+    /// accepted beats (see [`hrv`]).
+    fn variability(
+        &self,
+        channel: Option<Channel>,
+        timing: BeatTiming,
+    ) -> (NnRuns, Result<hrv::Hrv, HrvReason>) {
+        let Some(c) = channel.map(Channel::index) else {
+            return (
+                NnRuns::default(),
+                Err(HrvReason::new(HrvReasonCode::TooLittleCleanSignal, 0.0)),
+            );
+        };
+        let y: Vec<f64> = self.pulse[c].iter().map(|v| -v).collect();
+        let (runs, result) =
+            hrv::from_beats(&y, ANALYSIS_RATE_HZ, &self.heart_rate.beats[c], timing);
+        let offset = self.settle_n as f64 / ANALYSIS_RATE_HZ;
+        let shifted = runs
+            .0
+            .into_iter()
+            .map(|r| r.into_iter().map(|t| t + offset).collect())
+            .collect();
+        (NnRuns(shifted), result)
+    }
+
     /// The heart-rate channel's pulse, decimated for display.
     fn waveform(&self, channel: Channel) -> Waveform {
         let step = (ANALYSIS_RATE_HZ / WAVEFORM_RATE_HZ).round() as usize;
@@ -702,6 +753,11 @@ impl PreparedTrace {
         report.channels = channels;
         report.waveform = waveform;
         report.beats = beats;
+        let (_, variability) = self.variability(hr_channel, BeatTiming::default());
+        (report.hrv, report.hrv_reason) = match variability {
+            Ok(h) => (Some(h), None),
+            Err(reason) => (None, Some(reason)),
+        };
         report.heart_rate_bpm = median(usable.iter().filter_map(|w| w.heart_rate_bpm()).collect())
             .map(|v| round_to(v, 0.1));
         report.spo2_percent = spo2.percent.map(|v| round_to(v, 0.1));
@@ -749,6 +805,8 @@ fn base_report(model: &Spo2Model, gates: &[Gate], analysed_s: f64, truncated: bo
         perfusion_index: None,
         analysed_s,
         beats: None,
+        hrv: None,
+        hrv_reason: Some(HrvReason::new(HrvReasonCode::RecordingRefused, 0.0)),
     }
 }
 

@@ -16,6 +16,7 @@
 //!   intervals and the range rule; `spo2::training` chooses and fits it.
 //! - [`heart_rate`]: the rate across the recording (Viterbi track over spectra), beats with
 //!   per-beat quality, motion segments cut out, per-window rates from accepted beats.
+//!   [`heart_rate::hrv`]: heart-rate variability (RMSSD, SDNN, pNN50) from the accepted beats.
 //! - [`analysis`]: trace -> [`Report`], in steps: prepare the channels once, assess each window
 //!   (heart rate, features, gates), estimate SpO2, summarise.
 //! - [`report`]: the versioned JSON [`Report`] every caller (CLI, HTTP API) answers with.
@@ -24,6 +25,8 @@
 //! - [`dataset`]: parsers for trace CSVs (`R,G,B` at a fixed rate, or with a time column),
 //!   the UW reference oximeter CSVs and RR-interval files.
 //! - [`heart_rate::evaluation`]: heart rate against an ECG beat reference (Welltory).
+//! - [`heart_rate::hrv_evaluation`]: heart-rate variability against the same ECG, the RR series
+//!   aligned by cross-correlation.
 //! - [`evaluation`]: windows paired with labels, leave-one-subject-out folds, scores next to
 //!   the constant baseline (`oxicam eval`).
 //! - [`provenance`]: the procedure of `oxicam train` and the provenance it records.
@@ -46,7 +49,8 @@ pub mod stats;
 pub mod trace;
 
 pub use analysis::{
-    analyze, analyze_detailed, assess_windows, Analysis, AnalysisOptions, WindowDetail,
+    analyze, analyze_detailed, assess_windows, heart_rate_variability, Analysis, AnalysisOptions,
+    WindowDetail,
 };
 pub use features::{Feature, WindowFeatures};
 pub use quality::Gate;

@@ -22,6 +22,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::heart_rate::hrv::{Hrv, HrvReason, HrvReasonCode};
 use crate::quality::Gate;
 pub use crate::spo2::screen::Hypoxaemia;
 pub use crate::spo2::Spo2Status;
@@ -213,4 +214,10 @@ pub struct Report {
     /// Beats of the heart-rate channel with their quality (absent when none were found).
     #[serde(default)]
     pub beats: Option<Beats>,
+    /// Heart-rate variability from the accepted beats (at least 30 s of intervals between
+    /// consecutive clean beats); `null` with `hrv_reason` otherwise.
+    #[serde(default)]
+    pub hrv: Option<Hrv>,
+    #[serde(default)]
+    pub hrv_reason: Option<HrvReason>,
 }

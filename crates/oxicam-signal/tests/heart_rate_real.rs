@@ -3,12 +3,10 @@
 
 mod common;
 
-use oxicam_signal::dataset::{
-    parse_reference_csv, parse_rr_intervals, parse_trace_csv, LabelSource,
-};
+use oxicam_signal::dataset::{parse_reference_csv, parse_trace_csv, LabelSource};
 use oxicam_signal::evaluation::{EvalOptions, Recording};
 use oxicam_signal::heart_rate::evaluation::{
-    ablation_steps, evaluate_beat_referenced, oximeter_heart_rate, BeatReferenced, HeartRateEval,
+    ablation_steps, evaluate_beat_referenced, oximeter_heart_rate, HeartRateEval,
 };
 use oxicam_signal::AnalysisOptions;
 
@@ -33,22 +31,6 @@ fn uw() -> Vec<Recording> {
     out
 }
 
-fn welltory() -> Vec<BeatReferenced> {
-    let dir = common::shared_data("welltory-ppg").join("data");
-    (1..=21)
-        .map(|k| {
-            let rec = dir.join(format!("subject_{k:02}"));
-            let ppg = std::fs::read_to_string(rec.join("PPG.csv")).unwrap();
-            let rr = std::fs::read_to_string(rec.join("RR.txt")).unwrap();
-            BeatReferenced {
-                name: format!("subject_{k:02}"),
-                trace: parse_trace_csv(&ppg).unwrap().into_trace(30.0),
-                rr_s: parse_rr_intervals(&rr).unwrap(),
-            }
-        })
-        .collect()
-}
-
 fn line(name: &str, r: &HeartRateEval) -> String {
     format!(
         "{name:<38} MAE {:>5.2} bpm  coverage {:>5.1} % ({}/{})",
@@ -61,7 +43,7 @@ fn line(name: &str, r: &HeartRateEval) -> String {
 
 #[test]
 fn heart_rate_on_both_sets_meets_the_targets() {
-    let (uw, wt) = (uw(), welltory());
+    let (uw, wt) = (uw(), common::welltory());
     let only_full = std::env::var_os("OXICAM_ABLATION").is_none();
     let steps = ablation_steps();
     let mut last = None;

@@ -1,7 +1,8 @@
-//! Checks the Rust DSP against numpy/scipy outputs for fixed inputs (fixture written by
+//! Checks the Rust DSP and HRV figures against numpy/scipy outputs for fixed inputs (fixture written by
 //! `scripts/reference/signal_reference.py`; `scripts/test.d/signal-reference.sh` regenerates it).
 
 use oxicam_signal::dsp::{detrend_linear, Butterworth};
+use oxicam_signal::heart_rate::hrv::NnRuns;
 use oxicam_signal::spectrum::power_spectrum;
 use serde_json::Value;
 
@@ -113,4 +114,27 @@ fn spectrum_and_peak_match_numpy() {
     );
     // The signal's fundamental is 1.23 Hz: the interpolated peak lands within 0.01 Hz.
     assert!((peak_hz - 1.23).abs() < 0.01, "{peak_hz}");
+}
+
+#[test]
+fn hrv_figures_match_numpy() {
+    let f = fixture();
+    let h = &f["hrv"];
+    let runs = NnRuns(h["runs"].as_array().unwrap().iter().map(floats).collect());
+    let got = runs.metrics().unwrap();
+    for (name, value) in [
+        ("rmssd_ms", got.rmssd_ms),
+        ("sdnn_ms", got.sdnn_ms),
+        ("pnn50_percent", got.pnn50_percent),
+        ("mean_nn_ms", got.mean_nn_ms),
+        ("seconds", got.seconds),
+    ] {
+        let want = h[name].as_f64().unwrap();
+        assert!(
+            (value - want).abs() <= 1e-9 * want.abs().max(1.0),
+            "{name}: rust {value} vs numpy {want}"
+        );
+    }
+    // No interval spans the cut-outs: 3 runs of 25, 9 and 31 intervals.
+    assert_eq!(runs.intervals().count(), 65);
 }

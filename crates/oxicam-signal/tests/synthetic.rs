@@ -547,3 +547,40 @@ fn hostile_traces_never_panic() {
         serde_json::to_string(&r).unwrap();
     }
 }
+
+#[test]
+fn hrv_is_reported_from_thirty_seconds_of_clean_beats_only() {
+    use oxicam_signal::report::HrvReasonCode;
+    // 3 s settle trimmed: 45 s leaves about 40 s of beats, 31 s leaves under 28 s.
+    let long = Synth {
+        seconds: 45.0,
+        ..Synth::default()
+    }
+    .run();
+    let hrv = long.hrv.expect("45 s of clean beats give HRV");
+    assert!(long.hrv_reason.is_none());
+    assert!(hrv.seconds >= 30.0, "{hrv:?}");
+    // A steady 72 bpm: NN 833 ms, next to no variability.
+    assert!((hrv.mean_nn_ms - 60_000.0 / 72.0).abs() < 3.0, "{hrv:?}");
+    assert!(hrv.rmssd_ms < 10.0 && hrv.sdnn_ms < 10.0, "{hrv:?}");
+    let short = Synth {
+        seconds: 31.0,
+        ..Synth::default()
+    }
+    .run();
+    assert!(short.usable && short.hrv.is_none());
+    let reason = short.hrv_reason.clone().expect("a reason for no HRV");
+    assert_eq!(reason.code, HrvReasonCode::TooLittleCleanSignal);
+    assert!(reason.seconds > 20.0 && reason.seconds < 30.0, "{reason:?}");
+    let json = serde_json::to_value(&short).unwrap();
+    assert_eq!(json["hrv"], serde_json::Value::Null);
+    assert_eq!(json["hrv_reason"]["code"], "too_little_clean_signal");
+    // Motion over the middle of a long recording leaves too little between the cut-outs.
+    let moved = Synth {
+        seconds: 45.0,
+        motion: vec![(12.0, 30.0, 0.3)],
+        ..Synth::default()
+    }
+    .run();
+    assert!(moved.hrv.is_none(), "{:?}", moved.hrv);
+}

@@ -4,6 +4,8 @@
 
 pub mod beats;
 pub mod evaluation;
+pub mod hrv;
+pub mod hrv_evaluation;
 pub mod motion;
 pub mod tracking;
 

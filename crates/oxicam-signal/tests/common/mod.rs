@@ -29,3 +29,21 @@ pub fn shared_data(name: &str) -> PathBuf {
     );
     dir
 }
+
+/// The Welltory recordings (`subject_NN/PPG.csv` with `time,R,G,B`, `RR.txt` from the ECG).
+pub fn welltory() -> Vec<oxicam_signal::heart_rate::evaluation::BeatReferenced> {
+    use oxicam_signal::dataset::{parse_rr_intervals, parse_trace_csv};
+    let dir = shared_data("welltory-ppg").join("data");
+    (1..=21)
+        .map(|k| {
+            let rec = dir.join(format!("subject_{k:02}"));
+            let ppg = std::fs::read_to_string(rec.join("PPG.csv")).unwrap();
+            let rr = std::fs::read_to_string(rec.join("RR.txt")).unwrap();
+            oxicam_signal::heart_rate::evaluation::BeatReferenced {
+                name: format!("subject_{k:02}"),
+                trace: parse_trace_csv(&ppg).unwrap().into_trace(30.0),
+                rr_s: parse_rr_intervals(&rr).unwrap(),
+            }
+        })
+        .collect()
+}

@@ -1,6 +1,7 @@
 //! `oxicam eval`: scores the estimator on a data folder in the UW layout, leave-one-subject-out
 //! (refitting per fold) or with a fixed model, next to the constant-mean baseline; with
-//! `--welltory`, heart rate against ECG on many phones too, and the heart-rate ablation.
+//! `--welltory`, heart rate and heart-rate variability against ECG on many phones too, and the
+//! heart-rate ablation.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,6 +12,10 @@ use oxicam_signal::evaluation::{evaluate, EvalOptions, EvalReport, Recording, Sp
 use oxicam_signal::heart_rate::evaluation::{
     ablation_steps, evaluate_beat_referenced, oximeter_heart_rate, BeatReferenced, HeartRateEval,
     ScoredWindow,
+};
+use oxicam_signal::heart_rate::hrv::BeatTiming;
+use oxicam_signal::heart_rate::hrv_evaluation::{
+    evaluate_hrv, leave_one_out_choice, HrvErrors, HrvEval,
 };
 use oxicam_signal::heart_rate::HeartRateOptions;
 use oxicam_signal::spo2::training::{Family, Regressor};
@@ -78,6 +83,15 @@ pub struct AblationRow {
     pub welltory: Option<HeartRateEval>,
 }
 
+/// HRV against ECG: the product's timing, every timing, and the timing chosen
+/// leave-one-recording-out.
+#[derive(Debug, Serialize)]
+pub struct WelltoryHrv {
+    pub product: HrvEval,
+    pub by_timing: Vec<HrvEval>,
+    pub leave_one_out: HrvEval,
+}
+
 /// What `eval --json` prints: the UW report's keys, plus the optional sections.
 #[derive(Debug, Serialize)]
 struct FullReport<'a> {
@@ -85,6 +99,8 @@ struct FullReport<'a> {
     shared: &'a EvalReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     welltory: Option<&'a HeartRateEval>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    welltory_hrv: Option<&'a WelltoryHrv>,
     #[serde(skip_serializing_if = "<[AblationRow]>::is_empty")]
     ablation: &'a [AblationRow],
 }
@@ -411,6 +427,81 @@ pub fn write_beat_referenced(out: &mut impl Write, r: &HeartRateEval) -> std::io
     Ok(())
 }
 
+/// The HRV table: per recording the phone against the ECG over the same beats, then the median
+/// absolute errors over the recordings that qualified; then the errors of each beat timing and
+/// of the timing chosen leave-one-recording-out.
+pub fn write_hrv(out: &mut impl Write, h: &WelltoryHrv) -> std::io::Result<()> {
+    let r = &h.product;
+    let f1 = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
+    writeln!(out)?;
+    writeln!(
+        out,
+        "heart-rate variability vs ECG (same beats, aligned by cross-correlation): phone / ECG"
+    )?;
+    writeln!(
+        out,
+        "{:<12} {:>7} {:>7} {:>5} {:>15} {:>15} {:>13} {:>17}  note",
+        "recording", "seconds", "lag s", "r", "RMSSD ms", "SDNN ms", "pNN50 %", "mean NN ms"
+    )?;
+    for p in &r.per_recording {
+        let pair = |f: &dyn Fn(&oxicam_signal::report::Hrv) -> f64| {
+            format!(
+                "{} / {}",
+                f1(p.phone.as_ref().map(f)),
+                f1(p.ecg.as_ref().map(f))
+            )
+        };
+        writeln!(
+            out,
+            "{:<12} {:>7.1} {:>7} {:>5} {:>15} {:>15} {:>13} {:>17}  {}",
+            p.recording,
+            p.phone_seconds,
+            p.lag_s
+                .map_or_else(|| "-".to_string(), |v| format!("{v:.2}")),
+            num(p.correlation),
+            pair(&|h| h.rmssd_ms),
+            pair(&|h| h.sdnn_ms),
+            pair(&|h| h.pnn50_percent),
+            pair(&|h| h.mean_nn_ms),
+            p.reason
+                .map_or(String::new(), |c| format!("no HRV: {}", c.code()))
+        )?;
+    }
+    let pc = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1} %"));
+    let errors = |e: &HrvErrors| {
+        format!(
+            "RMSSD {}, SDNN {}, mean NN {}, pNN50 {} points",
+            pc(e.rmssd_percent),
+            pc(e.sdnn_percent),
+            pc(e.mean_nn_percent),
+            f1(e.pnn50_points)
+        )
+    };
+    writeln!(
+        out,
+        "median absolute error over {} of {} recordings: {} (targets 15 %, 10 %, 1 %)",
+        r.qualified,
+        r.recordings,
+        errors(&r.median_absolute_error)
+    )?;
+    for e in &h.by_timing {
+        writeln!(
+            out,
+            "  beats timed by {:<26} ({} qualified): {}",
+            e.timing.map_or("-", |t| t.name()),
+            e.qualified,
+            errors(&e.median_absolute_error)
+        )?;
+    }
+    let l = &h.leave_one_out;
+    writeln!(
+        out,
+        "  timing chosen leave-one-recording-out   ({} qualified): {}",
+        l.qualified,
+        errors(&l.median_absolute_error)
+    )
+}
+
 fn write_ablation(out: &mut impl Write, rows: &[AblationRow]) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(out, "heart-rate ablation: MAE, coverage (answered/windows)")?;
@@ -504,11 +595,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Vec::new()
     };
+    let welltory_hrv = (!welltory.is_empty()).then(|| {
+        let analysis = AnalysisOptions {
+            hop_s: BEAT_REFERENCED_HOP_S,
+            ..AnalysisOptions::default()
+        };
+        let by_timing: Vec<HrvEval> = BeatTiming::ALL
+            .iter()
+            .map(|&t| evaluate_hrv(&welltory, &analysis, t))
+            .collect();
+        WelltoryHrv {
+            product: by_timing
+                .iter()
+                .find(|e| e.timing == Some(BeatTiming::default()))
+                .cloned()
+                .unwrap_or_default(),
+            leave_one_out: leave_one_out_choice(&by_timing),
+            by_timing,
+        }
+    });
     let mut out = std::io::stdout().lock();
     if args.json {
         let full = FullReport {
             shared: &report,
             welltory: welltory_hr.as_ref(),
+            welltory_hrv: welltory_hrv.as_ref(),
             ablation: &ablation,
         };
         writeln!(out, "{}", serde_json::to_string_pretty(&full)?)?;
@@ -516,6 +627,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         write_report(&mut out, &report)?;
         if let Some(w) = &welltory_hr {
             write_beat_referenced(&mut out, w)?;
+        }
+        if let Some(h) = &welltory_hrv {
+            write_hrv(&mut out, h)?;
         }
         if !ablation.is_empty() {
             write_ablation(&mut out, &ablation)?;
