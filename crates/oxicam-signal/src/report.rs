@@ -6,7 +6,8 @@
 //!   `beat_coverage` and `motion_share` for each window; a window's `heart_rate_bpm` comes
 //!   from its accepted beats on a rate tracked across windows, motion and dropped frames are
 //!   cut out of a window instead of refusing it, and an uncovered lens is refused with
-//!   `lens_not_covered` alone (no `motion` or `low_snr` beside it).
+//!   `lens_not_covered` alone (no `motion` or `low_snr` beside it); `hrv` (RMSSD, SDNN, pNN50,
+//!   mean NN over >= 30 s of clean beat intervals) or `hrv_reason` when there is too little.
 //! - `"4"`: `hypoxaemia` (`likely`, `unlikely`, `uncertain`) for the recording and each
 //!   window; `calibration` and the upload field `reference_spo2` are gone (a reference
 //!   reading made the estimates worse on held-out subjects, see models/README.md).
