@@ -91,6 +91,36 @@ pub struct HeartRateEval {
     pub scored: Vec<ScoredWindow>,
 }
 
+impl HeartRateEval {
+    /// Counts one recording's labelled windows and the absolute errors of those answered.
+    fn add_recording(
+        &mut self,
+        recording: String,
+        labelled: usize,
+        recording_errors: Vec<f64>,
+        all_errors: &mut Vec<f64>,
+    ) {
+        self.windows += labelled;
+        self.answered += recording_errors.len();
+        self.per_recording.push(RecordingHeartRate {
+            recording,
+            windows: labelled,
+            answered: recording_errors.len(),
+            heart_rate_mae_bpm: round4(mean(&recording_errors)),
+        });
+        all_errors.extend(recording_errors);
+    }
+
+    /// The pooled error figures and coverage once every recording is counted.
+    fn finish(&mut self, all_errors: &[f64]) {
+        self.heart_rate_mae_bpm = round4(mean(all_errors));
+        self.heart_rate_rmse_bpm =
+            round4(mean(&all_errors.iter().map(|e| e * e).collect::<Vec<_>>()).map(f64::sqrt));
+        self.coverage =
+            round4(Some(self.answered as f64 / self.windows.max(1) as f64)).unwrap_or(0.0);
+    }
+}
+
 fn round4(x: Option<f64>) -> Option<f64> {
     x.map(|v| (v * 1e4).round() / 1e4)
 }
@@ -153,22 +183,10 @@ pub fn evaluate_beat_referenced(recs: &[BeatReferenced], opts: &AnalysisOptions)
                 }
             }
         }
-        report.windows += labelled;
-        report.answered += rec_errors.len();
-        report.per_recording.push(RecordingHeartRate {
-            recording: rec.name.clone(),
-            windows: labelled,
-            answered: rec_errors.len(),
-            heart_rate_mae_bpm: round4(mean(&rec_errors)),
-        });
-        errors.extend(rec_errors);
+        report.add_recording(rec.name.clone(), labelled, rec_errors, &mut errors);
     }
-    report.heart_rate_mae_bpm = round4(mean(&errors));
-    report.heart_rate_rmse_bpm =
-        round4(mean(&errors.iter().map(|e| e * e).collect::<Vec<_>>()).map(f64::sqrt));
     report.baseline_heart_rate_mae_bpm = round4(mean(&baseline_errors));
-    report.coverage =
-        round4(Some(report.answered as f64 / report.windows.max(1) as f64)).unwrap_or(0.0);
+    report.finish(&errors);
     report
 }
 
@@ -234,21 +252,9 @@ pub fn oximeter_heart_rate(recs: &[Recording], opts: &EvalOptions) -> HeartRateE
                 rec_errors.push((p - y).abs());
             }
         }
-        report.windows += labelled;
-        report.answered += rec_errors.len();
-        report.per_recording.push(RecordingHeartRate {
-            recording: name,
-            windows: labelled,
-            answered: rec_errors.len(),
-            heart_rate_mae_bpm: round4(mean(&rec_errors)),
-        });
-        errors.extend(rec_errors);
+        report.add_recording(name, labelled, rec_errors, &mut errors);
     }
-    report.heart_rate_mae_bpm = round4(mean(&errors));
-    report.heart_rate_rmse_bpm =
-        round4(mean(&errors.iter().map(|e| e * e).collect::<Vec<_>>()).map(f64::sqrt));
-    report.coverage =
-        round4(Some(report.answered as f64 / report.windows.max(1) as f64)).unwrap_or(0.0);
+    report.finish(&errors);
     report
 }
 
