@@ -25,10 +25,9 @@ mkdir -p "$out/clip"
 kubectl kustomize deploy/k8s/overlays/plain >"$out/plain.yaml"
 deployment=oxicam-blue
 
-# The clip: the embedded real trace (64.9 bpm) rendered by the image's own binary.
-chmod 0777 "$out/clip"
-docker run --rm --label oxicam.ci=1 --network none --read-only --user 10001:10001 \
-  -v "$out/clip:/out" "$image" synth --out /out/clip.mp4 --seconds 25 --size 160x120 >&2
+# The clip: the embedded real trace (64.9 bpm) as `oxicam smoke` uploads it (the image's FFmpeg
+# decodes only, so the clip is the one shipped in the repository).
+cp crates/oxicam/assets/smoke-clip.mp4 "$out/clip/clip.mp4"
 
 log "pod $deployment of the plain overlay on Docker, image $image"
 python3 deploy/k8s/run_pod.py "$out/plain.yaml" --deployment "$deployment" --image "$image" \

@@ -77,10 +77,9 @@ if [[ "$v1" != process:* ]]; then
     derived_image "$broken" "$v1" "" 'ENV OXICAM_FAULT=bad-run'
   fi
   if [ -z "$clip" ]; then
-    # A real clip with a known heart rate for the uploads.
-    chmod 0777 "$work"
-    docker run --rm --label oxicam.ci=1 -v "$work:/out" "$v1" \
-      synth --out /out/clip.mp4 --seconds 20 --size 160x120 >/dev/null
+    # A real clip with a known heart rate for the uploads: the one `oxicam smoke` uploads (the
+    # image's FFmpeg decodes only).
+    cp crates/oxicam/assets/smoke-clip.mp4 "$work/clip.mp4"
     clip="$work/clip.mp4"
   fi
 fi

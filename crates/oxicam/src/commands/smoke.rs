@@ -7,7 +7,6 @@ use anyhow::{bail, Context};
 use oxicam_server::{About, VersionInfo};
 use oxicam_signal::Report;
 use reqwest::blocking::{multipart, Client};
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -245,12 +244,9 @@ impl Smoke {
     }
 
     fn run_clip(&self, tolerance_bpm: f64) -> anyhow::Result<String> {
-        let dir = tempfile::tempdir().context("creating a temporary directory for the clip")?;
-        let clip = dir.path().join("smoke.mp4");
-        let expected_bpm = render_clip(&clip)?;
-        let bytes = std::fs::read(&clip).with_context(|| format!("reading {}", clip.display()))?;
-        let size = bytes.len();
-        let part = multipart::Part::bytes(bytes)
+        let expected_bpm = SMOKE_CLIP_HEART_RATE_BPM;
+        let size = SMOKE_CLIP.len();
+        let part = multipart::Part::bytes(SMOKE_CLIP)
             .file_name("smoke.mp4")
             .mime_str("video/mp4")?;
         let form = multipart::Form::new().part("file", part);
@@ -286,19 +282,15 @@ impl Smoke {
     }
 }
 
-/// Renders the embedded real trace (about 40 s) into a small H.264 MP4, as a phone would upload
-/// it; returns the trace's reference heart rate.
-fn render_clip(path: &Path) -> anyhow::Result<f64> {
-    use oxicam_video::synth;
-    let opts = synth::SynthOptions {
-        width: 320,
-        height: 240,
-        faststart: true,
-        ..synth::SynthOptions::new(synth::embedded_trace(), path)
-    };
-    synth::render(&opts).with_context(|| format!("rendering the smoke clip {}", path.display()))?;
-    Ok(synth::EMBEDDED_TRACE_HEART_RATE_BPM)
-}
+/// The clip `smoke` uploads: the embedded real trace (UW subject 100002) rendered by
+/// `oxicam synth --size 160x120 --seconds 25 --noise 0.5 --crf 20 --faststart` on a host with
+/// Debian's FFmpeg. Shipped rather than rendered at run time because the image's FFmpeg is built
+/// with decoders only (deploy/docker/ffmpeg.sh); a unit test below checks it still reads as
+/// [`SMOKE_CLIP_HEART_RATE_BPM`] through the product's pipeline.
+pub const SMOKE_CLIP: &[u8] = include_bytes!("../../assets/smoke-clip.mp4");
+
+/// The reference heart rate of [`SMOKE_CLIP`]'s trace.
+pub const SMOKE_CLIP_HEART_RATE_BPM: f64 = oxicam_video::synth::EMBEDDED_TRACE_HEART_RATE_BPM;
 
 /// The first 200 characters of a body, on one line.
 fn snippet(body: &str) -> String {
@@ -329,5 +321,29 @@ mod tests {
             "http://oxicam.internal:9090"
         );
         assert_eq!(default_admin_url("http://[::1]:8000"), "http://[::1]:9090");
+    }
+}
+
+#[cfg(test)]
+mod smoke_clip_tests {
+    use super::*;
+    use oxicam_video::pipeline::{analyze_video, default_model, PipelineOptions};
+
+    #[test]
+    fn the_shipped_smoke_clip_reads_as_its_reference_rate() {
+        let dir = tempfile::tempdir().unwrap();
+        let clip = dir.path().join("smoke.mp4");
+        std::fs::write(&clip, SMOKE_CLIP).unwrap();
+        let report = analyze_video(&clip, &default_model(), &PipelineOptions::default()).unwrap();
+        assert!(
+            report.usable,
+            "smoke clip refused: {:?}",
+            report.quality.reasons
+        );
+        let hr = report.heart_rate_bpm.expect("a heart rate");
+        assert!(
+            (hr - SMOKE_CLIP_HEART_RATE_BPM).abs() < 1.0,
+            "smoke clip reads {hr:.2} bpm, reference {SMOKE_CLIP_HEART_RATE_BPM}"
+        );
     }
 }
