@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Overload check of the image (bench/overload.py): the container runs as the pod does (read-only,
 # non-root, /tmp a tmpfs, 1 GiB memory) with 2 analyses in flight and 4 queued; 2x and 4x that
-# many clients upload a rendered 25 s clip to POST /run for OXICAM_OVERLOAD_SECONDS (60) each.
+# many clients upload the shipped 25 s smoke clip to POST /run for OXICAM_OVERLOAD_SECONDS (60) each.
 #   bench/overload.sh [IMAGE]     default: the image stage 50 pulled back ($CI_STATE/pulled-image-ref)
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -18,9 +18,9 @@ queue=4
 work="$CI_STATE/overload"
 rm -rf "$work"
 mkdir -p "$work"
-chmod 0777 "$work"
-docker run --rm --label oxicam.ci=1 --network none --read-only --user 10001:10001 -v "$work:/out" \
-  "$image" synth --out /out/clip.mp4 --seconds 25 --size 160x120 >&2
+# The clip `oxicam smoke` uploads (the embedded real trace, 160x120, 25 s): the image's FFmpeg
+# decodes only, so it cannot render one.
+cp "$OXICAM_ROOT/crates/oxicam/assets/smoke-clip.mp4" "$work/clip.mp4"
 
 cid="$(docker run -d --label oxicam.ci=1 --read-only --cap-drop ALL --security-opt no-new-privileges \
   --tmpfs /tmp:rw,nosuid,nodev,size=1073741824 --memory 1073741824 -p 127.0.0.1::8000 \
